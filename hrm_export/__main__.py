@@ -1,0 +1,3 @@
+from hrm_export.cli import main
+
+main()

@@ -1,0 +1,130 @@
+"""Checkpoints: one safetensors file whose metadata carries the HRMConfig as JSON.
+
+Loading never unpickles: a torch pickle (`.pt` zip or raw pickle) is refused with the conversion to use,
+and missing / unexpected / mis-shaped keys are named.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import struct
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from model_src.atomic import atomic_output
+from model_src.config import HRMConfig
+from model_src.errors import CheckpointError
+from model_src.model import HRM
+
+FORMAT = "hrm-export/checkpoint-v1"
+# The built-in default model (see docs/training.md for how it was trained).
+DEFAULT_CHECKPOINT = Path(__file__).parent / "weights" / "hrm-default.safetensors"
+
+
+def save_checkpoint(
+    model: HRM, path: str | Path, dtype: torch.dtype = torch.float32, extra: dict | None = None
+) -> Path:
+    """Write `model` to `path` (.safetensors) with its config (and `extra` JSON-able metadata), atomically."""
+    path = Path(path)
+    tensors = {k: v.detach().to(dtype).contiguous().cpu() for k, v in model.state_dict().items()}
+    meta = {"format": FORMAT, "hrm_config": model.cfg.to_json(), "dtype": str(dtype).removeprefix("torch.")}
+    if extra:
+        meta["extra"] = json.dumps(extra, sort_keys=True)
+    with atomic_output(path) as tmp:
+        save_file(tensors, str(tmp), metadata=meta)
+    return path
+
+
+def _refuse_non_safetensors(path: Path) -> None:
+    with path.open("rb") as f:
+        head = f.read(16)
+    if head[:2] == b"PK" or head[:1] == b"\x80":
+        raise CheckpointError(
+            f"{path}: refusing to unpickle a torch checkpoint (pickles can run code); convert it where you trust "
+            "it: `python -m model_src.checkpoint convert IN.pt OUT.safetensors`"
+        )
+    if len(head) < 9:
+        raise CheckpointError(f"{path}: file is {len(head)} bytes, too short to be a safetensors checkpoint")
+    (header_len,) = struct.unpack("<Q", head[:8])
+    if header_len > path.stat().st_size or head[8:9] != b"{":
+        raise CheckpointError(f"{path}: not a safetensors file (bad header); pass a .safetensors checkpoint")
+
+
+def read_config(path: str | Path) -> HRMConfig:
+    """The HRMConfig stored in a checkpoint (its metadata, or a config.json beside it)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file; pass --checkpoint PATH.safetensors")
+    _refuse_non_safetensors(path)
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata() or {}
+    if "hrm_config" in meta:
+        return HRMConfig.from_dict(json.loads(meta["hrm_config"]))
+    sidecar = path.with_name("config.json")
+    if sidecar.is_file():
+        return HRMConfig.from_dict(json.loads(sidecar.read_text()))
+    raise CheckpointError(
+        f"{path}: no HRM config in the metadata and no config.json beside it; save it with save_checkpoint"
+    )
+
+
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> HRM:
+    """Build the HRM of the checkpoint's config and load its weights (upcast to fp32), strictly."""
+    path = Path(path)
+    cfg = read_config(path)
+    model = HRM(cfg)
+    expected = model.state_dict()
+    with safe_open(str(path), framework="pt", device="cpu") as f:
+        found = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is no dict)
+    missing = sorted(set(expected) - set(found))
+    unexpected = sorted(set(found) - set(expected))
+    misshaped = [f"{k} {tuple(found[k].shape)} != {tuple(v.shape)}" for k, v in expected.items()
+                 if k in found and found[k].shape != v.shape]
+    problems = []
+    if missing:
+        problems.append(f"missing keys {missing[:5]}{' …' if len(missing) > 5 else ''} ({len(missing)})")
+    if unexpected:
+        problems.append(f"unexpected keys {unexpected[:5]}{' …' if len(unexpected) > 5 else ''} ({len(unexpected)})")
+    if misshaped:
+        problems.append(f"mis-shaped {misshaped[:3]}{' …' if len(misshaped) > 3 else ''} ({len(misshaped)})")
+    if problems:
+        raise CheckpointError(f"{path}: does not match its config: {'; '.join(problems)}; re-save it from the model")
+    model.load_state_dict({k: v.float() for k, v in found.items()})
+    return model.to(device).eval()
+
+
+def checkpoint_metadata(path: str | Path) -> dict:
+    """The checkpoint's `extra` metadata (training provenance), {} when absent."""
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata() or {}
+    return json.loads(meta.get("extra", "{}"))
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _convert(src: str, dst: str) -> None:
+    """Convert a *trusted* torch state_dict pickle to a safetensors checkpoint (weights_only=True)."""
+    state = torch.load(src, map_location="cpu", weights_only=True)
+    state = state.get("model", state)
+    cfg = HRMConfig.from_dict(state.pop("hrm_config")) if "hrm_config" in state else HRMConfig()
+    model = HRM(cfg)
+    model.load_state_dict(state)
+    save_checkpoint(model, dst)
+
+
+if __name__ == "__main__":
+    import sys
+
+    if len(sys.argv) != 4 or sys.argv[1] != "convert":
+        sys.exit("usage: python -m model_src.checkpoint convert IN.pt OUT.safetensors")
+    _convert(sys.argv[2], sys.argv[3])

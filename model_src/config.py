@@ -1,0 +1,71 @@
+"""HRMConfig: the sizes of the dual-book HRM, defaults from the latency/memory plan.
+
+The MLP ratios are not free choices: they are what makes each module land on the plan's parameter
+counts (H ≈ 3.5M at d=384 needs ~6·d² per layer, L ≈ 23.8M at d=544 needs ~16·d² per layer).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+
+# Feature counts are owned by model_src.features; they are repeated here as plain ints so that the
+# config stays a dependency-free dataclass. tests/test_features.py checks the two agree.
+N_DAY_FEATURES = 8
+N_MINUTE_FEATURES = 11
+
+
+@dataclass
+class HRMConfig:
+    # inputs
+    n_day_features: int = N_DAY_FEATURES
+    n_minute_features: int = N_MINUTE_FEATURES
+    max_days: int = 64  # look-back of the H-module (days)
+    max_minutes: int = 390  # one regular US equity session (minutes)
+    # H-module: daily tokens
+    h_layers: int = 4
+    h_dim: int = 384
+    h_heads: int = 6
+    h_mlp_ratio: float = 1.0
+    # L-module: minute tokens, causal
+    l_layers: int = 5
+    l_dim: int = 544
+    l_heads: int = 8
+    l_mlp_ratio: float = 6.0
+    # conditioning and heads
+    cross_attention: bool = False  # optional L→H-token cross-attention before the heads
+    n_actions: int = 3  # short / flat / long
+    norm_eps: float = 1e-5
+    dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        assert self.h_dim % self.h_heads == 0, f"h_dim {self.h_dim} not divisible by h_heads {self.h_heads}"
+        assert self.l_dim % self.l_heads == 0, f"l_dim {self.l_dim} not divisible by l_heads {self.l_heads}"
+        assert self.max_days >= 1 and self.max_minutes >= 1, "max_days and max_minutes must be >= 1"
+        assert self.n_actions == 3, "the trading heads are short/flat/long: n_actions must be 3"
+
+    @property
+    def l_head_dim(self) -> int:
+        return self.l_dim // self.l_heads
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> HRMConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown HRMConfig field(s) {unknown}; known fields: {sorted(known)}")
+        return cls(**d)
+
+
+def tiny_config(**overrides) -> HRMConfig:
+    """A small config with the same structure, for fast tests and smoke runs."""
+    base = dict(h_layers=2, h_dim=32, h_heads=2, l_layers=2, l_dim=48, l_heads=4, max_days=16, max_minutes=390)
+    base.update(overrides)
+    return HRMConfig(**base)
