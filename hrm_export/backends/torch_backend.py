@@ -1,0 +1,38 @@
+"""PyTorch eager backend: the reference itself (fp32 or bf16 weights), optionally torch.compile'd."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from hrm_export.backends.base import Backend
+from hrm_export.specs import module_specs
+from model_src.model import HRM, LStep
+
+_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+
+
+class TorchBackend(Backend):
+    name = "torch"
+
+    def __init__(self, model: HRM, precision: str = "fp32", device: str = "cpu", compile: bool = False):
+        if precision not in _DTYPES:
+            raise ValueError(f"torch backend runs fp32 or bf16, not {precision!r}")
+        self.model, self.precision, self.device, self.compile = model, precision, device, compile
+        self.specs = module_specs(model.cfg)
+        self._modules: dict[str, torch.nn.Module] = {}
+
+    def activate(self) -> None:
+        m = self.model.to(self.device, _DTYPES[self.precision]).eval()
+        mods = {"h_module": m.h, "l_module": m.l, "l_step": LStep(m.l)}
+        self._modules = {k: torch.compile(v, dynamic=True) if self.compile else v for k, v in mods.items()}
+
+    @torch.inference_mode()
+    def infer(self, module: str, feeds: dict[str, Tensor]) -> dict[str, Tensor]:
+        spec = self.specs[module]
+        args = [feeds[name].to(self.device) for name in spec.input_names]
+        outs = self._modules[module](*args)
+        return {name: out.float() for name, out in zip(spec.output_names, outs, strict=True)}
+
+    def deactivate(self) -> None:
+        self._modules = {}
