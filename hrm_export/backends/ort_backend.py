@@ -1,0 +1,118 @@
+"""ONNX Runtime backend: the bundle's ONNX per module on the CPU provider ("ort-cpu") or CUDA ("ort-cuda").
+
+CPU: torch CPU tensors go in and come out sharing memory with numpy (no copies). CUDA: IOBinding binds torch
+CUDA tensors by pointer for inputs and pre-allocated torch CUDA outputs, so H → L hand-offs stay on the device.
+Sessions open lazily per module (an l_step-only runtime never loads l_module).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from hrm_export.backends.base import Backend
+from hrm_export.errors import UserError, require
+from hrm_export.manifest import Manifest
+from hrm_export.specs import module_specs
+
+ORT_INSTALL = "pip install 'hrm-export[ort]' (onnxruntime-gpu for ort-cuda)"
+
+
+class OrtBackend(Backend):
+    def __init__(
+        self,
+        bundle: str | Path | Manifest,
+        precision: str = "fp32",
+        device: str = "cpu",
+        intra_op_threads: int = 0,  # 0: ONNX Runtime's default (one per physical core)
+        save_optimized: bool = False,  # write <module>.<precision>.ort-opt.onnx beside the ONNX (the ORT artifact)
+        check_hashes: bool = True,
+    ):
+        self.manifest = bundle if isinstance(bundle, Manifest) else Manifest.load(bundle)
+        self.precision, self.device = precision, device
+        if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
+            raise UserError(f"ort backend device {device!r}", hint="use cpu or cuda[:N]")
+        self.name = "ort-cpu" if device == "cpu" else "ort-cuda"
+        self.intra_op_threads, self.save_optimized, self.check_hashes = intra_op_threads, save_optimized, check_hashes
+        self.specs = module_specs(self.manifest.config)
+        self._sessions: dict = {}
+        self._ort = None
+
+    # -- lifecycle -------------------------------------------------------------------------------------------
+    def activate(self) -> None:
+        self._ort = require("onnxruntime", ORT_INSTALL)
+        if self.device != "cpu" and "CUDAExecutionProvider" not in self._ort.get_available_providers():
+            raise UserError(f"ort-cuda: this onnxruntime has no CUDAExecutionProvider "
+                            f"({self._ort.get_available_providers()})", hint="pip install onnxruntime-gpu")
+        for module in self.specs:  # fail now, not mid-run, if the bundle lacks this precision
+            self.manifest.find(module, self.precision, "onnx")
+        if self.check_hashes:
+            self.manifest.verify_hashes()
+
+    def session(self, module: str):
+        """The InferenceSession of one module, created on first use."""
+        if module not in self._sessions:
+            if self._ort is None:
+                self.activate()
+            ort = self._ort
+            artifact = self.manifest.find(module, self.precision, "onnx")
+            path = self.manifest.artifact_path(artifact)
+            so = ort.SessionOptions()
+            so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            so.intra_op_num_threads = self.intra_op_threads
+            so.log_severity_level = 3  # errors only: ORT's warnings about unused initializers are noise here
+            if self.save_optimized:
+                so.optimized_model_filepath = str(path.with_name(f"{module}.{self.precision}.ort-opt.onnx"))
+            self._sessions[module] = ort.InferenceSession(str(path), so, providers=self._providers())
+        return self._sessions[module]
+
+    def _providers(self) -> list:
+        if self.device == "cpu":
+            return ["CPUExecutionProvider"]
+        device_id = int(self.device.split(":")[1]) if ":" in self.device else 0
+        return [("CUDAExecutionProvider", {"device_id": device_id}), "CPUExecutionProvider"]
+
+    def deactivate(self) -> None:
+        self._sessions = {}
+
+    # -- inference -------------------------------------------------------------------------------------------
+    def infer(self, module: str, feeds: dict[str, Tensor]) -> dict[str, Tensor]:
+        spec = self.specs[module]
+        sess = self.session(module)
+        if self.device == "cpu":
+            arrays = {n: feeds[n].detach().to("cpu", torch.float32).contiguous().numpy() for n in spec.input_names}
+            outs = sess.run(spec.output_names, arrays)
+            return {n: torch.from_numpy(o) for n, o in zip(spec.output_names, outs, strict=True)}
+        return self._infer_cuda(module, sess, feeds)
+
+    def _infer_cuda(self, module: str, sess, feeds: dict[str, Tensor]) -> dict[str, Tensor]:
+        """IOBinding on torch CUDA tensors: inputs and outputs are bound by device pointer, no host copies."""
+        import numpy as np
+
+        spec = self.specs[module]
+        dev = torch.device(self.device)
+        binding = sess.io_binding()
+        inputs = {n: feeds[n].to(dev, torch.float32).contiguous() for n in spec.input_names}
+        for n, t in inputs.items():
+            binding.bind_input(name=n, device_type="cuda", device_id=dev.index or 0, element_type=np.float32,
+                               shape=tuple(t.shape), buffer_ptr=t.data_ptr())
+        outputs = {t.name: torch.empty(_output_shape(t.axes, inputs, spec), device=dev, dtype=torch.float32)
+                   for t in spec.outputs}
+        for n, t in outputs.items():
+            binding.bind_output(name=n, device_type="cuda", device_id=dev.index or 0, element_type=np.float32,
+                                shape=tuple(t.shape), buffer_ptr=t.data_ptr())
+        sess.run_with_iobinding(binding)
+        return outputs
+
+
+def _output_shape(axes, inputs: dict[str, Tensor], spec) -> tuple[int, ...]:
+    """Resolve an output's named axes from the input shapes (total_minutes = past_minutes + new_minutes)."""
+    sizes: dict[str, int] = {}
+    for t in spec.inputs:
+        for i, a in t.dynamic_axes.items():
+            sizes[a] = inputs[t.name].shape[i]
+    if "past_minutes" in sizes:
+        sizes["total_minutes"] = sizes["past_minutes"] + sizes["new_minutes"]
+    return tuple(a if isinstance(a, int) else sizes[a] for a in axes)
