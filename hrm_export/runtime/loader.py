@@ -1,0 +1,247 @@
+"""Open a bundle for the runtime, fail closed: every check runs before the first inference.
+
+Checks, in order: the manifest loads (format), the bundle was made by a compatible hrm-export, every
+artifact's sha256 matches, the chosen artifacts' I/O (as the manifest records it and, for ONNX, as the
+graph itself declares it) equals `module_specs(manifest.config)`, the opset is one this onnx knows, the
+profile exists and every artifact admits it; for TensorRT plans the TensorRT release and the GPU's compute
+capability. Any mismatch raises ArtifactMismatchError: one line naming what differs, a hint how to rebuild.
+
+`auto` tries tensorrt > ort-cuda > ort-cpu > torch and takes the first that is installed, has a device
+and has artifacts in the bundle; the reasons the others were passed over are kept in `Opened.reason`.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+import hrm_export
+from hrm_export.backends.base import Backend
+from hrm_export.errors import UserError
+from hrm_export.manifest import Artifact, Manifest
+from hrm_export.runtime.errors import ArtifactMismatchError
+from hrm_export.runtime.inputs import Limits
+from hrm_export.specs import MODULES, ModuleSpec, module_specs
+
+log = logging.getLogger("hrm_export.runtime")
+BACKENDS = ("tensorrt", "ort-cuda", "ort-cpu", "torch")
+TORCH_PRECISIONS = ("fp32", "bf16")
+
+
+@dataclass
+class Opened:
+    backend: Backend
+    cfg: object
+    limits: Limits
+    model_sha256: str
+    reason: str
+
+
+def open_backend(
+    directory: Path, backend: str = "auto", precision: str = "fp32", profile: str | None = None,
+    device: str | None = None, compile: bool = False, cuda_graphs: bool = False,
+) -> Opened:
+    if backend not in ("auto", *BACKENDS):
+        raise UserError(f"unknown backend {backend!r}", hint=f"use one of auto, {', '.join(BACKENDS)}")
+    manifest = Manifest.load(directory)
+    check_versions(manifest)
+    manifest.verify_hashes()  # every file, not only the ones this backend reads: a bundle is whole or refused
+    specs = module_specs(manifest.config)
+    skipped: list[str] = []
+    for name in BACKENDS if backend == "auto" else (backend,):
+        why_not = unavailable(name, manifest, precision)
+        if why_not:
+            if backend != "auto":
+                raise UserError(f"backend {name} cannot run {precision} here: {why_not}",
+                                hint="use --backend auto to take the fastest one that can")
+            skipped.append(f"{name}: {why_not}")
+            continue
+        fmt = "trt-plan" if name == "tensorrt" else "onnx"
+        artifacts = {m: manifest.find(m, precision, fmt) for m in MODULES} if name != "torch" else {}
+        for module, artifact in artifacts.items():
+            check_signature(manifest, artifact, specs[module])
+        limits = choose_limits(manifest, artifacts, profile)
+        if name == "tensorrt":
+            check_plans(manifest, artifacts.values())
+        be = make_backend(name, manifest, precision, device, compile, cuda_graphs)
+        reason = f"picked {name}" + (f" (passed over {'; '.join(skipped)})" if skipped else "")
+        if backend == "auto":
+            log.info("backend auto: %s", reason)
+        model_id = manifest.checkpoint_sha256 or manifest.checkpoint.get("weights_sha256") or "unknown"
+        return Opened(be, manifest.config, limits, model_id, reason)
+    raise UserError(f"{directory}: no backend can run {precision} here ({'; '.join(skipped)})",
+                    hint="install onnxruntime (pip install 'hrm-export[ort]') or use --precision fp32")
+
+
+def unavailable(name: str, manifest: Manifest, precision: str) -> str | None:
+    """Why backend `name` cannot run this bundle at this precision here, or None if it can."""
+    have = {(a.precision, a.format) for a in manifest.artifacts}
+    cuda = torch.cuda.is_available()
+    if name == "torch":
+        if precision not in TORCH_PRECISIONS:
+            return f"the PyTorch backend runs {'/'.join(TORCH_PRECISIONS)}, not {precision}"
+        if not manifest.checkpoint:
+            return "the manifest names no checkpoint"
+        return None
+    fmt = "trt-plan" if name == "tensorrt" else "onnx"
+    if (precision, fmt) not in have:
+        return f"no {precision} {fmt} artifacts in the bundle"
+    if name == "tensorrt":
+        if importlib.util.find_spec("tensorrt") is None:
+            return "tensorrt is not installed"
+        return None if cuda else "no CUDA GPU"
+    if importlib.util.find_spec("onnxruntime") is None:
+        return "onnxruntime is not installed"
+    if name == "ort-cuda":
+        import onnxruntime
+
+        if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
+            return "onnxruntime has no CUDAExecutionProvider"
+        return None if cuda else "no CUDA GPU for the torch tensors it binds"
+    if precision.startswith("bf16") and precision != "bf16-emulated":
+        return "ONNX Runtime's CPU provider has no bf16 MatMul"
+    return None
+
+
+def check_versions(manifest: Manifest) -> None:
+    made = manifest.versions.get("hrm_export")
+    if made and _release(made) != _release(hrm_export.__version__):
+        raise ArtifactMismatchError(
+            f"{manifest.dir}: made by hrm-export {made}, this is {hrm_export.__version__} (manifest format may differ)",
+            hint=f"re-export with this version: hrm-export export --out {manifest.dir}")
+
+
+def _release(version: str) -> tuple[str, ...]:
+    parts = str(version).split(".")
+    return tuple(parts[:2]) if parts[0] == "0" else tuple(parts[:1])  # 0.x: minor releases may break the format
+
+
+def check_signature(manifest: Manifest, artifact: Artifact, spec: ModuleSpec) -> None:
+    """The artifact's I/O (manifest record and, for ONNX, the graph) equals the module spec of the config."""
+    rebuild = f"re-export the bundle: hrm-export export --out {manifest.dir}"
+    where = f"{manifest.dir}/{artifact.path}"
+    strict_dtype = artifact.precision in ("fp32", "int8-cpu", "int8")
+    for side, recorded, wanted in (("inputs", artifact.inputs, spec.inputs), ("outputs", artifact.outputs,
+                                                                                 spec.outputs)):
+        got = [(r.get("name"), [_axis(d) for d in r.get("shape", [])]) for r in recorded]
+        want = [(t.name, list(t.axes)) for t in wanted]
+        if got != want:
+            raise ArtifactMismatchError(f"{where}: {side} {got} differ from the config's {want}", hint=rebuild)
+        if strict_dtype:
+            bad = [r["name"] for r, t in zip(recorded, wanted, strict=True) if r.get("dtype") != t.dtype]
+            if bad:
+                raise ArtifactMismatchError(f"{where}: {side} {bad} are not {wanted[0].dtype}", hint=rebuild)
+    if artifact.format == "onnx" and importlib.util.find_spec("onnx") is not None:
+        check_onnx_graph(manifest.artifact_path(artifact), artifact, spec, rebuild)
+
+
+def _axis(d):
+    return int(d) if isinstance(d, int) or (isinstance(d, str) and d.isdigit()) else d
+
+
+def check_onnx_graph(path: Path, artifact: Artifact, spec: ModuleSpec, rebuild: str) -> None:
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)  # graph only: the weights are not needed to read I/O
+    if artifact.opset is not None and artifact.opset > onnx.defs.onnx_opset_version():
+        raise ArtifactMismatchError(f"{path}: opset {artifact.opset} is newer than this onnx "
+                                    f"({onnx.__version__}, up to {onnx.defs.onnx_opset_version()})",
+                                    hint=f"upgrade onnx/onnxruntime, or {rebuild} --opset 18")
+
+    def sig(values) -> list:
+        return [(v.name, [d.dim_value if d.HasField("dim_value") else d.dim_param
+                          for d in v.type.tensor_type.shape.dim]) for v in values]
+
+    for side, values, wanted in (("inputs", model.graph.input, spec.inputs), ("outputs", model.graph.output,
+                                                                              spec.outputs)):
+        got = sig(values)
+        names = [n for n, _ in got]
+        if names != [t.name for t in wanted]:
+            raise ArtifactMismatchError(f"{path}: graph {side} {names} differ from {[t.name for t in wanted]}",
+                                        hint=rebuild)
+        for (name, dims), t in zip(got, wanted, strict=True):
+            fixed = [(i, d, w) for i, (d, w) in enumerate(zip(dims, t.axes, strict=False))
+                     if isinstance(w, int) and d != w]
+            if len(dims) != len(t.axes) or fixed:
+                raise ArtifactMismatchError(f"{path}: graph {side[:-1]} {name} has shape {dims}, the config gives "
+                                            f"{list(t.axes)}", hint=rebuild)
+
+
+def choose_limits(manifest: Manifest, artifacts: dict[str, Artifact], profile: str | None) -> Limits:
+    cfg = manifest.config
+    common = None
+    for a in artifacts.values():
+        common = a.profiles if common is None else [p for p in common if p in a.profiles]
+    candidates = common if common is not None else list(manifest.profiles)
+    if profile is None:
+        if not candidates:
+            return Limits(64, cfg.max_days, cfg.max_minutes, cfg.max_minutes, cfg.max_minutes)
+        profile = candidates[0]
+    if profile not in manifest.profiles or (common is not None and profile not in common):
+        raise ArtifactMismatchError(f"{manifest.dir}: no artifact set built for profile {profile!r} "
+                                    f"(bundle profiles: {candidates})",
+                                    hint=f"pick one of them, or export with it: hrm-export export --profile {profile}")
+    axes = {k: tuple(v) for k, v in manifest.profiles[profile].get("axes", {}).items()}
+    return Limits.from_axes(axes, cfg, profile)
+
+
+def check_plans(manifest: Manifest, artifacts) -> None:
+    """TensorRT release and compute capability of each plan against this machine, before deserializing."""
+    import tensorrt
+
+    from hrm_export.build.compat import check_plan_runnable, rebuild_command
+
+    cc = torch.cuda.get_device_capability()
+    for a in artifacts:
+        missing = [k for k in ("tensorrt_version", "compute_capability") if k not in a.extra]
+        if missing:
+            raise ArtifactMismatchError(f"{manifest.dir}/{a.path}: manifest lacks {missing} for this plan",
+                                        hint=rebuild_command(manifest.dir, a.precision))
+        check_plan_runnable(
+            manifest.artifact_path(a), built_version=a.extra["tensorrt_version"],
+            built_cc=a.extra["compute_capability"], running_version=tensorrt.__version__, running_cc=cc,
+            version_compatible=bool(a.extra.get("version_compatible", False)),
+            hardware_compatibility=a.extra.get("hardware_compatibility", "none"),
+            rebuild=rebuild_command(manifest.dir, a.precision))
+
+
+def make_backend(name: str, manifest: Manifest, precision: str, device: str | None, compile: bool,
+                 cuda_graphs: bool) -> Backend:
+    cuda = torch.cuda.is_available()
+    if name == "tensorrt":
+        from hrm_export.backends.trt_backend import TrtBackend
+
+        return TrtBackend(manifest, precision=precision, device=device or "cuda")
+    if name in ("ort-cuda", "ort-cpu"):
+        from hrm_export.backends.ort_backend import OrtBackend
+
+        # hashes were verified above, once for the whole bundle
+        return OrtBackend(manifest, precision, device or ("cuda" if name == "ort-cuda" else "cpu"), check_hashes=False)
+    from hrm_export.export.reference import reference_from_manifest
+
+    model = reference_from_manifest(manifest)  # checks the checkpoint's sha256 against the manifest
+    return torch_backend(model, precision, device or ("cuda" if cuda else "cpu"), compile, cuda_graphs)
+
+
+def torch_backend(model, precision: str, device: str, compile: bool, cuda_graphs: bool) -> Backend:
+    from hrm_export.backends.torch_backend import TorchBackend
+
+    if precision not in TORCH_PRECISIONS:
+        raise UserError(f"the PyTorch backend runs {'/'.join(TORCH_PRECISIONS)}, not {precision!r}",
+                        hint="use --precision fp32 or bf16, or an ONNX/TensorRT backend for int8")
+    param = next(model.parameters())
+    wanted = {"fp32": torch.float32, "bf16": torch.bfloat16}[precision]
+    if param.dtype != wanted or param.device != torch.device(device):
+        model = copy.deepcopy(model)  # TorchBackend moves the model in place; the caller's model stays as it was
+    if cuda_graphs:
+        if not device.startswith("cuda"):
+            raise UserError("CUDA graphs need a CUDA device", hint="pass device='cuda' or drop cuda_graphs")
+        from hrm_export.runtime.cuda_graphs import CudaGraphBackend
+
+        return CudaGraphBackend(TorchBackend(model, precision, device, compile=False))
+    return TorchBackend(model, precision, device, compile=compile)

@@ -1,0 +1,207 @@
+"""HRMRuntime: what a trading system calls — start a day, push minutes, get decisions.
+
+    rt = HRMRuntime.open("artifacts/", backend="auto")    # checks the manifest first (fail closed)
+    s = rt.start_day(days)                                # (B, D, F_day): H-module once per day
+    d = s.push(minute_tokens, start_minute=0)             # (B, 1, F_min): decision for minute 0
+    tl = rt.run_day(days, minutes)                        # the whole session in one pass
+
+One runtime holds one backend and is shared by many sessions (one per instrument or group), from many
+threads. Tensors between the H and L calls stay on the backend's device. Calls larger than the profile's
+batch are split into chunks of at most `limits.batch` instruments.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+
+import torch
+
+from hrm_export.backends.base import Backend
+from hrm_export.runtime.cache import InferenceCache, observation_key
+from hrm_export.runtime.decision import NOT_HALTED, Timeline, concat, timeline
+from hrm_export.runtime.inputs import Limits, as_tokens, check_days, check_session_minutes
+from hrm_export.runtime.memory import DEFAULT_LIMIT_BYTES, MemoryGuard
+from hrm_export.runtime.monitor import PerformanceMonitor
+from hrm_export.runtime.session import Session
+from model_src.config import HRMConfig
+
+log = logging.getLogger("hrm_export.runtime")
+Heads = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # action_logits, quantity, q_values
+
+
+class HRMRuntime:
+    def __init__(
+        self, backend: Backend, cfg: HRMConfig, limits: Limits, model_sha256: str, *,
+        cache_size: int = 1024, cache_max_age_s: float | None = None,
+        memory_limit_bytes: int = DEFAULT_LIMIT_BYTES, reason: str = "",
+    ):
+        self.backend, self.cfg, self.limits, self.model_sha256 = backend, cfg, limits, model_sha256
+        self.reason = reason  # why this backend (auto selection) — also logged
+        self.cache = InferenceCache(cache_size, cache_max_age_s)
+        self.monitor = PerformanceMonitor()
+        self.memory = MemoryGuard(memory_limit_bytes)
+        self.memory.cleanup_hooks.append(self.cache.clear)
+        self.monitor.counters.update({
+            "cache_hits_total": lambda: self.cache.hits, "cache_misses_total": lambda: self.cache.misses,
+            "cache_entries": lambda: len(self.cache),
+            "host_rss_bytes": lambda: self.memory.read().host_rss,
+            "device_allocated_bytes": lambda: self.memory.read().device_allocated,
+        })
+        self._kv_dtype = torch.float32
+        backend.activate()
+        log.info("HRM runtime on %s (%s); limits %s", backend.describe(), reason or "as asked", limits)
+
+    # -- construction ------------------------------------------------------------------------------
+    @classmethod
+    def open(cls, directory: str | Path, backend: str = "auto", precision: str = "fp32", **options) -> HRMRuntime:
+        """Open an artifact directory written by `hrm-export export`, after checking it (see loader)."""
+        from hrm_export.runtime.loader import open_backend
+
+        opened = open_backend(Path(directory), backend, precision, **{
+            k: options.pop(k) for k in ("profile", "device", "compile", "cuda_graphs") if k in options})
+        return cls(opened.backend, opened.cfg, opened.limits, opened.model_sha256, reason=opened.reason, **options)
+
+    @classmethod
+    def from_model(
+        cls, model, precision: str = "fp32", device: str = "cpu", compile: bool = False, cuda_graphs: bool = False,
+        max_batch: int = 64, **options,
+    ) -> HRMRuntime:
+        """A runtime over an HRM instance (PyTorch backend); limits come from the model's config."""
+        from hrm_export.runtime.loader import torch_backend
+
+        backend = torch_backend(model, precision, device, compile, cuda_graphs)
+        cfg = model.cfg
+        limits = Limits(max_batch, cfg.max_days, cfg.max_minutes, cfg.max_minutes, cfg.max_minutes)
+        return cls(backend, cfg, limits, state_dict_sha256(model), reason="from_model", **options)
+
+    @property
+    def backend_name(self) -> str:
+        return self.backend.name
+
+    @property
+    def precision(self) -> str:
+        return self.backend.precision
+
+    def close(self) -> None:
+        self.backend.deactivate()
+        self.cache.clear()
+
+    def __enter__(self) -> HRMRuntime:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- sessions ----------------------------------------------------------------------------------
+    def session(self, symbols: list[str] | None = None) -> Session:
+        """An empty streaming session; call start_day(days) before pushing minutes."""
+        return Session(self, symbols)
+
+    def start_day(self, days, day: object = None, symbols: list[str] | None = None) -> Session:
+        """A new session started on `days` (B, D, F_day). `day` (e.g. the date) scopes the inference cache."""
+        return Session(self, symbols).start_day(days, day=day)
+
+    def run_day(self, days, minutes, day: object = None) -> Timeline:
+        """The whole session in one pass: days (B, D, F_day), minutes (B, T, F_min) → decisions (B, T)."""
+        d = as_tokens(days, "days", self.cfg.n_day_features)
+        m = as_tokens(minutes, "minutes", self.cfg.n_minute_features, batch=d.shape[0])
+        check_days(d, self.limits)
+        check_session_minutes(m, self.limits)
+        if day is not None:
+            self.cache.set_day(day)
+        key = self._key("run_day", d, m)
+        hit = self.cache.get(key)
+        if hit is not None:
+            return hit
+        with self.monitor.measure("run_day"):
+            parts = []
+            for lo in range(0, d.shape[0], self.limits.batch):
+                h_tokens, gamma, beta = self._h_chunk(d[lo:lo + self.limits.batch])
+                feeds = {"minutes": self._dev(m[lo:lo + self.limits.batch]), "film_gamma": gamma, "film_beta": beta}
+                if self.cfg.cross_attention:
+                    feeds["h_tokens"] = h_tokens
+                out = self._infer("l_module", feeds)
+                heads = (out["action_logits"], out["quantity"], out["q_values"])
+                parts.append(timeline(*heads, first_minute=0, halt_minute=_no_halts(gamma.shape[0])))
+            result = concat(parts)
+        self.cache.put(key, result)
+        return result
+
+    # -- the steps sessions are made of ------------------------------------------------------------
+    def h(self, days, day: object = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """H-module over days (B, D, F_day) → h_tokens (B, D, Ch), γ (B, Cl), β (B, Cl) on the device."""
+        d = as_tokens(days, "days", self.cfg.n_day_features)
+        check_days(d, self.limits)
+        if day is not None:
+            self.cache.set_day(day)
+        key = self._key("h_module", d)
+        hit = self.cache.get(key)
+        if hit is not None:
+            return hit
+        with self.monitor.measure("start_day"):
+            chunks = [self._h_chunk(d[lo:lo + self.limits.batch]) for lo in range(0, d.shape[0], self.limits.batch)]
+            result = tuple(torch.cat(parts) if len(chunks) > 1 else parts[0] for parts in zip(*chunks, strict=True))
+        self.cache.put(key, result)  # never edited in place downstream: film() and attention only read them
+        return result
+
+    def empty_kv(self, batch: int) -> torch.Tensor:
+        c = self.cfg
+        return torch.zeros(c.l_layers, 2, batch, c.l_heads, 0, c.l_head_dim, device=self.backend.device,
+                           dtype=self._kv_dtype)  # (L, 2, B, H, 0, hd)
+
+    def l_step(self, x: torch.Tensor, h_tokens, gamma, beta, past_kv) -> tuple[Heads, torch.Tensor]:
+        """New minutes x (B, T, F_min) after past_kv (L, 2, B, H, P, hd) → heads (B, T, ·), present_kv."""
+        x = self._dev(x)
+        outs, kvs = [], []
+        with self.monitor.measure("push"):
+            for lo in range(0, x.shape[0], self.limits.batch):
+                hi = lo + self.limits.batch
+                kv, heads = past_kv[:, :, lo:hi], []
+                for t0 in range(0, x.shape[1], self.limits.new_minutes):  # a long push: several l_step calls
+                    feeds = {"minutes": x[lo:hi, t0:t0 + self.limits.new_minutes], "film_gamma": gamma[lo:hi],
+                             "film_beta": beta[lo:hi], "past_kv": kv}
+                    if self.cfg.cross_attention:
+                        feeds["h_tokens"] = h_tokens[lo:hi]
+                    out = self._infer("l_step", feeds)
+                    kv = out["present_kv"]
+                    heads.append((out["action_logits"], out["quantity"], out["q_values"]))
+                outs.append(tuple(torch.cat(parts, dim=1) for parts in zip(*heads, strict=True)))
+                kvs.append(kv)
+        heads = tuple(torch.cat(parts, dim=0) for parts in zip(*outs, strict=True))
+        return heads, kvs[0] if len(kvs) == 1 else torch.cat(kvs, dim=2)
+
+    # -- internals ---------------------------------------------------------------------------------
+    def _h_chunk(self, d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        out = self._infer("h_module", {"days": self._dev(d)})
+        return out["h_tokens"], out["film_gamma"], out["film_beta"]
+
+    def _infer(self, module: str, feeds: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        with self.monitor.measure(module):
+            out = self.backend.infer(module, feeds)
+        self.memory.tick()
+        return out
+
+    def _dev(self, t: torch.Tensor) -> torch.Tensor:
+        return t.to(self.backend.device, non_blocking=True)
+
+    def _key(self, what: str, *tensors: torch.Tensor) -> str:
+        return what + ":" + observation_key(*tensors, model_sha256=self.model_sha256, backend=self.backend.name,
+                                            precision=self.backend.precision)
+
+
+def _no_halts(batch: int):
+    import numpy as np
+
+    return np.full(batch, NOT_HALTED, dtype=np.int64)
+
+
+def state_dict_sha256(model: torch.nn.Module) -> str:
+    """sha256 over parameter names, dtypes, shapes and bytes: the identity of an in-memory model."""
+    h = hashlib.sha256()
+    for name, t in sorted(model.state_dict().items()):
+        a = t.detach().cpu().contiguous()
+        h.update(f"{name}|{a.dtype}|{tuple(a.shape)}|".encode())
+        h.update(a.view(torch.uint8).numpy().tobytes() if a.numel() else b"")
+    return h.hexdigest()

@@ -1,0 +1,106 @@
+"""Streaming state of one day for a group of instruments: γ, β (and H tokens) and the L-module's K/V cache.
+
+    s = runtime.session()          # or runtime.start_day(days)
+    s.start_day(days)              # H once: γ, β, h_tokens for the day
+    d = s.push(tokens, start_minute=0)   # l_step over the new minute(s) → decision for the latest minute
+    d = s.push(tokens, start_minute=1)   # ...
+
+Every push is checked in full before anything runs, and the state is replaced only after the backend
+returned, so a rejected or failed push leaves the session exactly where it was. One lock per session:
+pushes to one session from several threads are serialised; different sessions run in parallel.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import torch
+
+from hrm_export.runtime.decision import NOT_HALTED, Decision, Timeline, timeline
+from hrm_export.runtime.errors import NotStartedError, SequenceError, SessionFullError
+from hrm_export.runtime.inputs import as_tokens
+
+
+class Session:
+    def __init__(self, runtime, symbols: list[str] | None = None):
+        self.runtime = runtime
+        self.symbols = list(symbols) if symbols is not None else None
+        self._lock = threading.Lock()
+        self._film: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None  # h_tokens, γ, β on device
+        self._kv: torch.Tensor | None = None  # (L, 2, B, H, P, hd) on device
+        self._halt_minute = np.zeros(0, dtype=np.int64)
+        self.day: object = None
+        self.last: Decision | None = None
+
+    # -- state -----------------------------------------------------------------------------------
+    @property
+    def started(self) -> bool:
+        return self._film is not None
+
+    @property
+    def batch(self) -> int:
+        return 0 if self._film is None else self._film[1].shape[0]
+
+    @property
+    def n_minutes(self) -> int:
+        """Minutes pushed so far today (the next push must start at this minute)."""
+        return 0 if self._kv is None else self._kv.shape[4]
+
+    @property
+    def halt_minute(self) -> np.ndarray:
+        """(B,) first minute each instrument halted at today, -1 if not yet."""
+        return self._halt_minute.copy()
+
+    # -- the day ---------------------------------------------------------------------------------
+    def start_day(self, days, day: object = None) -> Session:
+        """Run the H-module once on `days` (B, D, F_day) and reset the minute stream (and the halts)."""
+        rt = self.runtime
+        h_tokens, gamma, beta = rt.h(days, day=day)  # checked, chunked, cached by the runtime
+        if self.symbols is not None and len(self.symbols) != gamma.shape[0]:
+            raise SequenceError(f"start_day: {gamma.shape[0]} instruments but the session names "
+                                f"{len(self.symbols)} symbols", hint="pass one row of days per symbol")
+        kv = rt.empty_kv(gamma.shape[0])
+        with self._lock:
+            self._film, self._kv = (h_tokens, gamma, beta), kv
+            self._halt_minute = np.full(gamma.shape[0], NOT_HALTED, dtype=np.int64)
+            self.day, self.last = day, None
+        return self
+
+    def push(self, minutes, start_minute: int | None = None) -> Decision:
+        """New minute tokens (B, T_new, F_min) → the decision at the latest minute.
+
+        `start_minute` is the session minute of minutes[:, 0]; it must equal n_minutes (the number already
+        pushed). Pass it: it is what catches a dropped or repeated bar. The decision's `.timeline` is not
+        kept; use push_timeline() for every new minute.
+        """
+        return self.push_timeline(minutes, start_minute).last()
+
+    def push_timeline(self, minutes, start_minute: int | None = None) -> Timeline:
+        """As push(), returning the decisions of all new minutes."""
+        rt = self.runtime
+        with self._lock:
+            if self._film is None:
+                raise NotStartedError("push before start_day: the session has no day conditioning yet",
+                                      hint="call session.start_day(days) once per day before pushing minutes")
+            n = self.n_minutes
+            x = as_tokens(minutes, "minutes", rt.cfg.n_minute_features, batch=self.batch)
+            t_new = x.shape[1]
+            if start_minute is not None and start_minute != n:
+                what = "repeats minutes already pushed" if start_minute < n else f"skips {start_minute - n} minute(s)"
+                raise SequenceError(f"push at start_minute {start_minute} {what}: the next minute is {n}",
+                                    hint=f"push the bars in order starting at minute {n} (start_day resets to 0)")
+            total = rt.limits.total_minutes
+            if n >= total:
+                raise SessionFullError(f"session is full: {n} of {total} minutes pushed today",
+                                       hint="call start_day(days) for the next trading day")
+            if n + t_new > total:
+                raise SessionFullError(f"push of {t_new} minute(s) at minute {n} passes the session's {total} minutes "
+                                       f"(profile {rt.limits.profile!r})", hint=f"push at most {total - n} more")
+            h_tokens, gamma, beta = self._film
+            heads, kv = rt.l_step(x, h_tokens, gamma, beta, self._kv)  # may raise: state untouched so far
+            line = timeline(*heads, first_minute=n, halt_minute=self._halt_minute)
+            self._kv, self._halt_minute = kv, line.halt_minute.copy()
+            self.last = line.last()
+            return line
+
