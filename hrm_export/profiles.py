@@ -7,6 +7,7 @@ before running, naming the profile that would admit the shape.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,6 +72,13 @@ class Profile:
     def check(self, module: str, shapes: dict[str, Shape], cfg: HRMConfig) -> None:
         """Raise ProfileError naming the axis, value, range and the profile that admits it, if outside."""
         check_shapes([self], module, shapes, cfg)
+
+    def clamped(self, cfg: HRMConfig) -> Profile:
+        """This profile limited to the model's position tables (a smaller model cannot take 64 days)."""
+        limits = {"days": cfg.max_days, "minutes": cfg.max_minutes, "new_minutes": cfg.max_minutes,
+                  "past_minutes": cfg.max_minutes - 1}
+        axes = {a: tuple(min(x, limits[a]) if a in limits else x for x in v) for a, v in self.axes.items()}
+        return self if axes == self.axes else dataclasses.replace(self, axes=axes)
 
     def to_dict(self) -> dict:
         return {"name": self.name, "version": self.version, "description": self.description,

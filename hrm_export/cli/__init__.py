@@ -33,9 +33,11 @@ def _root(
 
 
 def _register() -> None:
-    from hrm_export.cli import info
+    from hrm_export.cli import export, info, inspect
 
     app.command()(info.info)
+    app.command()(export.export)
+    app.command()(inspect.inspect)
 
 
 _register()

@@ -49,11 +49,7 @@ def export_bundle(
         raise UserError("no profile given", hint="pass --profile latency,throughput")
     model, ckpt_record = load_reference(checkpoint)
     cfg = model.cfg
-    for p in loaded:  # a profile wider than the model's position tables could never run
-        for axis, limit in (("days", cfg.max_days), ("minutes", cfg.max_minutes), ("new_minutes", cfg.max_minutes)):
-            if p.axes[axis][2] > limit:
-                raise UserError(f"profile {p.name!r}: {axis} max {p.axes[axis][2]} exceeds the model's {limit}",
-                                hint="use a profile within the model's max_days / max_minutes")
+    loaded = [p.clamped(cfg) for p in loaded]  # a smaller model's position tables bound its profiles
     (out_dir / MANIFEST_NAME).unlink(missing_ok=True)  # the old manifest would describe files about to change
     specs = module_specs(cfg)
     torch_modules = {"h_module": model.h, "l_module": model.l, "l_step": LStep(model.l)}

@@ -7,6 +7,7 @@ Runtime's CPU provider runs faster than the decomposed graph (docs/parity.md, "E
 
 from __future__ import annotations
 
+import logging
 import warnings
 from pathlib import Path
 
@@ -33,6 +34,8 @@ def export_module(module: nn.Module, spec: ModuleSpec, cfg: HRMConfig, path: Pat
     """Export `module` to `path` (atomically) and check it; returns facts for the manifest."""
     onnx = require("onnx", "pip install 'hrm-export[ort]'")
     require("onnxscript", "pip install 'hrm-export[ort]'")
+    # "torchvision is not installed" from the exporter's op registry: irrelevant to this model.
+    logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
     dynamic_shapes = tuple(t.dynamic_axes for t in spec.inputs)  # {dim: "axis name"}: names become dim_params
     with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
         warnings.simplefilter("ignore")  # the exporter's own deprecation chatter, not the user's concern

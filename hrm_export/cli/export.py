@@ -1,0 +1,61 @@
+"""`hrm-export export`: the reference HRM → one ONNX file per module + manifest.json."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from hrm_export.cli.options import CheckpointOpt, JsonOpt, OutDirOpt
+from hrm_export.export import DEFAULT_OPSET, DEFAULT_PROFILES, export_bundle
+from hrm_export.specs import MODULES
+
+ProfileOpt = Annotated[str, typer.Option(
+    "--profile", "-p", help="Comma-separated profile names (profiles/*.toml) or .toml paths the artifacts admit.")]
+OpsetOpt = Annotated[int, typer.Option(
+    "--opset", help="ONNX opset (>= 18). 23 fuses Attention/RMSNormalization (needs TensorRT >= 10.15); "
+    "18 for older TensorRT 10.")]
+
+
+def export(
+    out: OutDirOpt,
+    checkpoint: CheckpointOpt = None,
+    profile: ProfileOpt = ",".join(DEFAULT_PROFILES),
+    opset: OpsetOpt = DEFAULT_OPSET,
+    as_json: JsonOpt = False,
+) -> None:
+    """Export h_module, l_module and l_step to ONNX with named dynamic axes, and write DIR/manifest.json.
+
+    Without --checkpoint the built-in trained model is used; if it is absent, a seeded random-init HRM
+    (with a warning). Every file is written atomically and the manifest last.
+
+    Example: hrm-export export --out engines/default --profile latency,throughput
+    """
+    console = Console(stderr=True)
+    profiles = [p.strip() for p in profile.split(",") if p.strip()]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        with Progress(TextColumn("[bold]export[/] {task.description}"), BarColumn(), TextColumn("{task.completed}/"
+                      "{task.total}"), TimeElapsedColumn(), console=console, disable=as_json) as bar:
+            task = bar.add_task(MODULES[0], total=len(MODULES))
+
+            def step(name: str, seconds: float) -> None:
+                bar.console.print(f"  {name}.onnx written in {seconds:.1f} s")
+                nxt = MODULES.index(name) + 1
+                bar.update(task, advance=1, description=MODULES[nxt] if nxt < len(MODULES) else "done")
+
+            manifest = export_bundle(checkpoint, out, profiles=profiles, opset=opset, on_module=step)
+    for w in caught:
+        if issubclass(w.category, UserWarning) and "random-init" in str(w.message):
+            console.print(f"[bold yellow]warning:[/] {w.message}", highlight=False)
+    if as_json:
+        print(json.dumps(manifest.to_dict(), indent=2))
+        return
+    size = sum((Path(out) / a.path).stat().st_size for a in manifest.artifacts) / 1e6
+    Console().print(f"[green]wrote[/] {manifest.path} — {len(manifest.artifacts)} ONNX files, {size:.1f} MB, "
+                    f"opset {opset}, profiles {', '.join(manifest.profiles)}")
