@@ -1,0 +1,104 @@
+"""Plan headers read without TensorRT (synthetic bytes in the layout trtexec reads), refusal of non-plans, and
+the rules that refuse a plan built by another TensorRT release or for another compute capability."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+
+from hrm_export.build.compat import check_plan_runnable, rebuild_command
+from hrm_export.build.plan_header import HEADER_SIZE, PlanError, parse_plan_header, read_plan_header
+
+
+def plan_bytes(version=(10, 13, 0, 35), serialization=0, body=b"\x00" * 64) -> bytes:
+    """A synthetic plan: magic 'ftrt', uint32 serialization version, 16 undocumented bytes, version bytes."""
+    return b"ftrt" + struct.pack("<I", serialization) + bytes(16) + bytes(version) + body
+
+
+def test_header_layout_round_trip(tmp_path):
+    p = tmp_path / "m.plan"
+    p.write_bytes(plan_bytes((11, 4, 0, 106)))
+    h = read_plan_header(p)
+    assert h.tensorrt_version == (11, 4, 0, 106) and h.version == "11.4.0.106" and h.release == (11, 4, 0)
+    assert h.serialization_version == 0
+    assert struct.unpack("<I", b"ftrt")[0] == 0x74727466  # the tag as trtexec compares it
+
+
+@pytest.mark.parametrize(("data", "needle"), [
+    (b"PK\x03\x04" + bytes(40), "not a TensorRT plan (starts with b'PK\\x03\\x04'"),
+    (b"\x08\x07\x12\x07pytorch" + bytes(40), "not a TensorRT plan"),  # an ONNX protobuf
+    (b"ftrt", "too short to be a TensorRT plan"),
+    (plan_bytes(serialization=7), "serialization version 7 has no known header layout"),
+])
+def test_non_plans_are_refused_in_one_line(data, needle):
+    with pytest.raises(PlanError) as e:
+        parse_plan_header(data, "x.plan")
+    assert needle in str(e.value) and "\n" not in str(e.value)
+
+
+def test_missing_and_onnx_files_are_refused(tmp_path):
+    with pytest.raises(PlanError, match="no such plan file"):
+        read_plan_header(tmp_path / "nope.plan")
+    onnx_file = tmp_path / "h_module.onnx"
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+    onnx.save(helper.make_model(graph), str(onnx_file))
+    with pytest.raises(PlanError, match="not a TensorRT plan"):
+        read_plan_header(onnx_file)
+    assert HEADER_SIZE == 28
+
+
+@pytest.fixture
+def plan(tmp_path):
+    p = tmp_path / "l_module.bf16.plan"
+    p.write_bytes(plan_bytes((10, 13, 0, 35)))
+    return p
+
+
+def runnable(plan, **kw):
+    args = dict(built_version="10.13.0.35", built_cc="9.0", running_version="10.13.0.35", running_cc=(9, 0),
+                rebuild=rebuild_command("bundle", "bf16"))
+    args.update(kw)
+    check_plan_runnable(plan, **args)
+
+
+def test_same_release_same_gpu_runs(plan):
+    runnable(plan)
+    runnable(plan, running_version="10.13.0.99")  # another build number of the same release
+
+
+def test_foreign_tensorrt_version_is_refused_naming_both_and_the_rebuild(plan):
+    with pytest.raises(PlanError) as e:
+        runnable(plan, running_version="11.4.0.106")
+    msg = str(e.value)
+    assert "built with TensorRT 10.13.0.35, running TensorRT 11.4.0.106" in msg
+    assert "hrm-export build --out bundle --precision bf16 --require-tensorrt" in msg and "\n" not in msg
+    with pytest.raises(PlanError, match="running TensorRT 10.12.0"):
+        runnable(plan, running_version="10.12.0")
+
+
+def test_version_compatible_plans_run_on_later_releases_of_the_same_major(plan):
+    runnable(plan, running_version="10.14.1", version_compatible=True)
+    with pytest.raises(PlanError, match="version-compatible"):
+        runnable(plan, running_version="10.12.0", version_compatible=True)
+    with pytest.raises(PlanError, match="version-compatible"):
+        runnable(plan, running_version="11.0.0", version_compatible=True)
+
+
+def test_foreign_compute_capability_is_refused(plan):
+    with pytest.raises(PlanError) as e:
+        runnable(plan, running_cc=(8, 9))
+    assert "built for compute capability 9.0, this GPU is 8.9" in str(e.value)
+    runnable(plan, running_cc="8.6", hardware_compatibility="ampere+")
+    with pytest.raises(PlanError, match="ampere\\+"):
+        runnable(plan, running_cc=(7, 5), hardware_compatibility="ampere+")
+
+
+def test_header_disagreeing_with_the_manifest_is_refused(plan):
+    with pytest.raises(PlanError, match="header says TensorRT 10.13.0.35 but the manifest records 11.4.0"):
+        runnable(plan, built_version="11.4.0.106", running_version="11.4.0.106")
