@@ -1,0 +1,51 @@
+"""A tiny exported bundle shared by the runtime tests (exported once per test process: ~9 s)."""
+
+from __future__ import annotations
+
+import functools
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+
+from model_src import HRM, tiny_config
+
+
+def tiny_runtime_model(seed: int = 0, **cfg) -> HRM:
+    """A tiny HRM whose FiLM and Q-head are not at their zero/neutral init, so conditioning and halting vary."""
+    torch.manual_seed(seed)
+    model = HRM(tiny_config(**cfg)).eval()
+    with torch.no_grad():
+        model.h.film.proj.weight.normal_(0.0, 0.2)
+        model.h.film.proj.bias.normal_(0.0, 0.05)
+        model.l.heads.q.bias.zero_()  # q_halt vs q_continue decided by the weights: halts come and go by minute
+    return model
+
+
+@functools.lru_cache(maxsize=1)
+def tiny_bundle() -> Path:
+    from hrm_export.export import export_bundle
+    from model_src.checkpoint import save_checkpoint
+
+    root = Path(tempfile.mkdtemp(prefix="hrm-runtime-bundle-"))
+    save_checkpoint(tiny_runtime_model(), root / "tiny.safetensors")
+    export_bundle(root / "tiny.safetensors", root / "bundle")
+    return root / "bundle"
+
+
+def copy_bundle(dst: Path) -> Path:
+    """A private copy of the bundle and its checkpoint (for tests that tamper with it)."""
+    src = tiny_bundle()
+    shutil.copytree(src.parent, dst, dirs_exist_ok=True)
+    import json
+
+    manifest = json.loads((dst / "bundle" / "manifest.json").read_text())
+    manifest["checkpoint"]["path"] = str(dst / "tiny.safetensors")
+    (dst / "bundle" / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    return dst / "bundle"
+
+
+def tokens(batch: int, n_days: int, n_minutes: int, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(batch, n_days, 8, generator=g), torch.randn(batch, n_minutes, 11, generator=g)
