@@ -1,0 +1,124 @@
+"""Calibration feeds from real activations, saved as an npz cache.
+
+INT8 ranges are only as good as the activations they are measured on. So:
+* h_module is fed the `days` of real sample days (model_src.data: synthetic market or real bars);
+* l_module is fed those days' minutes with the γ/β (and h_tokens) that the fp32 H-module graph *computes for the
+  same days* — never random γ/β: FiLM moves every L activation, so random γ/β would calibrate another model;
+* l_step is fed a split of each session: the minutes after a cut point, and the past_kv that the fp32 l_step graph
+  produced for the minutes before it.
+The cache (npz) keys are "<module>/<input name>", one row per sample day; `meta/*` records where it came from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hrm_export.errors import UserError, require
+from model_src.atomic import atomic_output
+
+ORT_INSTALL = "pip install 'hrm-export[ort]'"
+
+
+@dataclass
+class Calibration:
+    feeds: dict[str, dict[str, np.ndarray]]  # module -> input name -> (N, ...) stacked rows
+    meta: dict[str, np.ndarray]
+
+    @property
+    def size(self) -> int:
+        return len(self.feeds["h_module"]["days"])
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        flat = {f"{m}/{k}": v for m, f in self.feeds.items() for k, v in f.items()}
+        flat.update({f"meta/{k}": v for k, v in self.meta.items()})
+        with atomic_output(path) as tmp, open(tmp, "wb") as fh:
+            np.savez_compressed(fh, **flat)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Calibration:
+        path = Path(path)
+        if not path.exists():
+            raise UserError(f"calibration cache {path} does not exist", hint="omit --calibration-cache to build one")
+        feeds: dict[str, dict[str, np.ndarray]] = {}
+        meta: dict[str, np.ndarray] = {}
+        with np.load(path, allow_pickle=False) as z:  # never unpickle a file from disk
+            for key in z.files:
+                group, name = key.split("/", 1)
+                (meta if group == "meta" else feeds.setdefault(group, {}))[name] = z[key]
+        if "h_module" not in feeds or "l_module" not in feeds:
+            raise UserError(f"{path} is not a calibration cache (no h_module/l_module feeds)",
+                            hint="rebuild it with `hrm-export export --precision int8 --calibration-cache FILE`")
+        return cls(feeds, meta)
+
+
+def sample_days(cfg, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """`n` sample days of the synthetic market: days (n, D, F_day), minutes (n, T, F_min) float32."""
+    try:
+        from model_src.data import stack_samples, synthetic_samples
+    except ImportError as e:
+        raise UserError(f"calibration needs model_src.data ({e})", hint="update model_src") from None
+    lookback = min(64, cfg.max_days)
+    samples = synthetic_samples(n + lookback, seed=seed, lookback=lookback)[-n:]
+    if len(samples) < n:
+        raise UserError(f"only {len(samples)} sample days available for calibration, {n} asked",
+                        hint="lower --calibration-size")
+    days, minutes = stack_samples(samples)
+    return days.numpy().astype(np.float32), minutes[:, : cfg.max_minutes].numpy().astype(np.float32)
+
+
+def build_calibration(fp32_paths: dict[str, Path], cfg, days: np.ndarray, minutes: np.ndarray, seed: int = 0,
+                      source: str = "model_src.data.synthetic_samples") -> Calibration:
+    """Run the fp32 graphs on the sample days and collect each module's real inputs."""
+    ort = require("onnxruntime", ORT_INSTALL)
+    sess = {m: ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]) for m, p in fp32_paths.items()}
+    n, T = len(days), minutes.shape[1]
+    h_tokens, gamma, beta = [], [], []
+    for i in range(n):  # batch 1: the exported graph is what runs, one day at a time
+        t, g, b = sess["h_module"].run(["h_tokens", "film_gamma", "film_beta"], {"days": days[i:i + 1]})
+        h_tokens.append(t)
+        gamma.append(g)
+        beta.append(b)
+    h_tokens, gamma, beta = (np.concatenate(a) for a in (h_tokens, gamma, beta))
+    cond = {"film_gamma": gamma, "film_beta": beta}
+    if cfg.cross_attention:
+        cond["h_tokens"] = h_tokens
+    feeds = {"h_module": {"days": days}, "l_module": {"minutes": minutes, **cond}}
+    meta = {"source": np.array(source), "seed": np.array(seed), "size": np.array(n)}
+    if "l_step" in sess:
+        # Cut points spread over the session so the past_kv lengths cover early and late minutes.
+        rng = np.random.default_rng(seed)
+        cut = int(rng.integers(1, max(T - 1, 2)))
+        new = min(8, T - cut)
+        kv = []
+        for i in range(n):
+            row = {k: v[i:i + 1] for k, v in cond.items()}
+            empty = np.zeros((cfg.l_layers, 2, 1, cfg.l_heads, 0, cfg.l_head_dim), np.float32)
+            (present,) = sess["l_step"].run(["present_kv"], {"minutes": minutes[i:i + 1, :cut], "past_kv": empty,
+                                                             **row})
+            kv.append(present)
+        feeds["l_step"] = {"minutes": minutes[:, cut:cut + new], "past_kv": np.concatenate(kv, axis=2), **cond}
+        meta["l_step_cut"] = np.array(cut)
+    # past_kv is (L, 2, B, H, P, hd): rows are on axis 2, not 0 — move them first for uniform row slicing.
+    if "l_step" in feeds:
+        feeds["l_step"]["past_kv"] = np.moveaxis(feeds["l_step"]["past_kv"], 2, 0)
+    return Calibration(feeds, meta)
+
+
+def row_feed(cal: Calibration, module: str, i: int) -> dict[str, np.ndarray]:
+    """Sample i of a module's calibration feeds, shaped as the graph wants it (batch 1)."""
+    out = {}
+    for k, v in cal.feeds[module].items():
+        out[k] = np.moveaxis(v[i:i + 1], 0, 2) if k == "past_kv" else v[i:i + 1]
+    return out
+
+
+def module_rows(cal: Calibration, module: str, names: Sequence[str] | None = None) -> list[dict[str, np.ndarray]]:
+    names = names or list(cal.feeds[module])
+    n = len(next(iter(cal.feeds[module].values())))
+    return [{k: v for k, v in row_feed(cal, module, i).items() if k in names} for i in range(n)]

@@ -1,0 +1,48 @@
+"""INT8 for CPUs ("int8-cpu"): ONNX Runtime dynamic quantization of the Linear layers.
+
+A Q/DQ graph on ORT's CPU provider dequantizes its weights on every call and runs the fp32 kernel, so it is not
+faster than fp32. What is faster is integer GEMMs: `quantize_dynamic` stores MatMul weights as INT8 (symmetric,
+zero point 0) and quantizes each activation at run time (DynamicQuantizeLinear: uint8 with a per-call scale and
+zero point, computed from the tensor itself, so no calibration set is involved), feeding MatMulInteger /
+DynamicQuantizeMatMul kernels (VNNI/AMX where the CPU has them). `MatMulConstBOnly` keeps the attention
+score/value products (both operands activations) in fp32. Not a TensorRT artifact: TensorRT wants `int8`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from hrm_export.errors import require
+from hrm_export.precision.int8_qdq import DEFAULT_KEEP, linear_nodes, nonzero_zero_points
+
+ORT_INSTALL = "pip install 'hrm-export[ort]'"
+
+
+def quantize_cpu(fp32_path: Path, out_path: Path, keep_fp32: Iterable[str] = DEFAULT_KEEP) -> dict:
+    """Write the dynamic-INT8 graph of `fp32_path` to `out_path`; returns facts for the manifest's made_by."""
+    onnx = require("onnx", ORT_INSTALL)
+    ort = require("onnxruntime", ORT_INSTALL)
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    keep_fp32 = tuple(keep_fp32)
+    quantize, kept, mods = linear_nodes(onnx.load(str(fp32_path)), keep_fp32)
+    out_path = Path(out_path)
+    tmp = out_path.with_name(f".{out_path.name}.tmp")
+    try:
+        quantize_dynamic(str(fp32_path), str(tmp), op_types_to_quantize=["MatMul"], weight_type=QuantType.QInt8,
+                         nodes_to_quantize=quantize, extra_options={"MatMulConstBOnly": True})
+        bad = [b for b in nonzero_zero_points(onnx.load(str(tmp))) if "computed at run time" not in b]
+        assert not bad, f"quantizer wrote non-zero weight zero points: {bad[:5]}"
+        tmp.replace(out_path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return {
+        "tool": "onnxruntime.quantization.quantize_dynamic", "version": ort.__version__,
+        "options": {"op_types": ["MatMul"], "weight_type": "QInt8", "MatMulConstBOnly": True,
+                    "activations": "uint8, per-call scale/zero point (DynamicQuantizeLinear)"},
+        "quantized_linears": sorted({mods[n] for n in quantize}),
+        "keep_fp32": list(keep_fp32),
+        "excluded_nodes": sorted(kept),
+        "excluded_modules": sorted({mods[n] for n in kept}),
+    }

@@ -1,0 +1,122 @@
+"""INT8 for TensorRT: explicit, symmetric Q/DQ (zero points 0, per-channel weights), calibrated on real activations.
+
+TensorRT 11 has no INT8 flag or calibrator: the graph says where INT8 is. Quantizer: ONNX Runtime's
+`quantize_static` in QDQ format with symmetric activations and weights (ModelOpt's ONNX PTQ would do as well; ORT's
+quantizer is already a dependency, runs the calibration on the CPU provider in-process, and takes per-node
+exclusions, which is what the precision planner bisects over). Only Linear layers (MatMul/Gemm with a constant
+weight) are quantized: their Q/DQ pairs are what TensorRT fuses into INT8 GEMMs. The attention matmuls (inside the
+opset-23 `Attention` op, or the score/value MatMuls of an opset-18 graph), norms, FiLM and heads stay in fp32 —
+see docs/precision.md for the measurements behind the default exclusions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from hrm_export.errors import UserError, require
+from hrm_export.precision.scopes import matches, weight_matmuls
+
+ORT_INSTALL = "pip install 'hrm-export[ort]'"
+METHODS = ("max", "entropy", "percentile")
+# Kept in fp32 by default in every INT8 graph: the decision heads (3- and 2-wide outputs: an INT8 rounding step
+# there is a direct logit error) and the FiLM generator (its γ/β scale every L activation).
+DEFAULT_KEEP = ("*.heads", "h_module.film")
+PERCENTILE = 99.999
+
+
+def linear_nodes(model, keep_fp32: Iterable[str]) -> tuple[list[str], list[str], dict[str, str]]:
+    """Split the graph's Linear nodes into (to quantize, kept fp32) by module glob; also {node: module}."""
+    mods = weight_matmuls(model)
+    keep = [n for n, m in mods.items() if matches(m, keep_fp32)]
+    return [n for n in mods if n not in keep], keep, mods
+
+
+def quantize_qdq(fp32_path: Path, out_path: Path, rows: Sequence[dict[str, np.ndarray]], method: str = "max",
+                 keep_fp32: Iterable[str] = DEFAULT_KEEP) -> dict:
+    """Write the Q/DQ INT8 graph of `fp32_path` to `out_path`; returns facts for the manifest's made_by."""
+    onnx = require("onnx", ORT_INSTALL)
+    ort = require("onnxruntime", ORT_INSTALL)
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    if method not in METHODS:
+        raise UserError(f"unknown calibration method {method!r}", hint=f"use one of {', '.join(METHODS)}")
+    if not rows:
+        raise UserError("no calibration rows", hint="raise --calibration-size")
+    keep_fp32 = tuple(keep_fp32)
+    model = onnx.load(str(fp32_path))
+    quantize, kept, mods = linear_nodes(model, keep_fp32)
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self._it = iter(rows)
+
+        def get_next(self):
+            return next(self._it, None)
+
+    calib = {"max": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+             "percentile": CalibrationMethod.Percentile}[method]
+    extra = {
+        "ActivationSymmetric": True, "WeightSymmetric": True,  # zero points 0: what TensorRT accepts
+        "QDQOpTypePerChannelSupportToAxis": {"MatMul": 1},  # one scale per output column of (K, N) weights
+        "CalibPercentile": PERCENTILE,
+        "CalibTensorRangeSymmetric": True,
+    }
+    out_path = Path(out_path)
+    tmp = out_path.with_name(f".{out_path.name}.tmp")
+    try:
+        quantize_static(
+            str(fp32_path), str(tmp), Reader(), quant_format=QuantFormat.QDQ, op_types_to_quantize=["MatMul", "Gemm"],
+            per_channel=True, activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+            nodes_to_quantize=quantize, calibrate_method=calib, extra_options=extra,
+        )
+        bad = nonzero_zero_points(onnx.load(str(tmp)))
+        assert not bad, f"quantizer wrote non-zero zero points: {bad[:5]}"
+        tmp.replace(out_path)
+    finally:
+        tmp.unlink(missing_ok=True)
+        for aug in out_path.parent.glob("augmented_model*.onnx"):  # ORT's calibration scratch file
+            aug.unlink(missing_ok=True)
+    return {
+        "tool": "onnxruntime.quantization.quantize_static", "version": ort.__version__,
+        "options": {"quant_format": "QDQ", "activation_type": "QInt8", "weight_type": "QInt8", "per_channel": True,
+                    "symmetric": True, "calibration_method": method, "calibration_size": len(rows),
+                    **({"percentile": PERCENTILE} if method == "percentile" else {})},
+        "quantized_linears": sorted({mods[n] for n in quantize}),
+        "keep_fp32": list(keep_fp32),
+        "excluded_nodes": sorted(kept),
+        "excluded_modules": sorted({mods[n] for n in kept}),
+    }
+
+
+def nonzero_zero_points(model) -> list[str]:
+    """Quantize/DequantizeLinear nodes (and MatMulInteger weights) whose zero point is not all 0."""
+    from onnx import numpy_helper
+
+    inits = {i.name: i for i in model.graph.initializer}
+    consts = {n.output[0]: n.attribute[0].t for n in model.graph.node if n.op_type == "Constant" and n.attribute}
+    bad = []
+    for node in model.graph.node:
+        zp_index = {"QuantizeLinear": 2, "DequantizeLinear": 2, "MatMulInteger": 3}.get(node.op_type)
+        if zp_index is None or len(node.input) <= zp_index or not node.input[zp_index]:
+            continue  # absent zero point means 0
+        name = node.input[zp_index]
+        t = inits.get(name) or consts.get(name)
+        if t is None:
+            bad.append(f"{node.name}: zero point {name} is computed at run time")
+        elif np.any(numpy_helper.to_array(t) != 0):
+            bad.append(f"{node.name}: zero point {name} = {numpy_helper.to_array(t).ravel()[:4]}")
+    return bad
+
+
+def qdq_count(model) -> dict[str, int]:
+    ops = [n.op_type for n in model.graph.node]
+    return {"QuantizeLinear": ops.count("QuantizeLinear"), "DequantizeLinear": ops.count("DequantizeLinear")}
