@@ -33,11 +33,21 @@ def _root(
 
 
 def _register() -> None:
-    from hrm_export.cli import export, info, inspect
+    from hrm_export.cli import export, info, inspect, verify
 
     app.command()(info.info)
     app.command()(export.export)
+    app.command()(verify.verify)
     app.command()(inspect.inspect)
+    from hrm_export.cli import build
+
+    app.command()(build.build)
+    from hrm_export.cli import precision
+
+    app.add_typer(precision.app, name="precision")
+    from hrm_export.cli import bench
+
+    app.command()(bench.bench)
 
 
 _register()

@@ -76,10 +76,16 @@ def halting_minutes(q_values: np.ndarray) -> np.ndarray:  # (N, T, 2) -> (N,)
     return np.where(halt.any(-1), halt.argmax(-1), -1)
 
 
+def budget_precision(precision: str) -> str:
+    """The budgets/parity.toml table that judges an artifact precision (the emulation is judged as bf16)."""
+    return "bf16" if precision == "bf16-emulated" else precision
+
+
 def judge(ref: dict, cand: dict, budgets, precision: str, source: str) -> Judgement:
     """Compare composed outputs of the candidate with the reference's, against `budgets` rows of `precision`."""
     n, t = ref["action_logits"].shape[:2]
     j = Judgement(precision, source, n, t)
+    precision = budget_precision(precision)
     for scope, out in TENSOR_ROWS:
         b = budgets.tensor(precision, scope, out)
         r, c = ref[out].astype(np.float64), cand[out].astype(np.float64)

@@ -1,0 +1,84 @@
+"""The precision section of a parity report: every reduced-precision candidate judged at the decision level.
+
+Candidates and where their numbers come from (each Judgement carries it as `source`):
+* bf16 — "ort-cpu bf16-emulated graph": the bf16 ONNX with each bf16 tensor rounded, run by ONNX Runtime CPU;
+* bf16 — "torch bf16": the PyTorch reference with bf16 weights/activations (its own fp32 islands), the loss a
+  native bf16 run has;
+* int8 — "ort-cpu int8 Q/DQ graph": the TensorRT-bound Q/DQ graph as written, on ONNX Runtime CPU;
+* int8-cpu — "ort-cpu int8-cpu graph": the dynamic-INT8 CPU artifact.
+All against the PyTorch fp32 reference on the same sample days. `verify` can call `precision_report` and print
+`judgements` beside its fp32 section; `plot_error_vs_margin` writes the PNG.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from hrm_export.errors import require
+from hrm_export.precision.judge import Judgement, backend_runner, judge, onnx_runner, run_composed
+
+SOURCES = {"bf16-emulated": "ort-cpu bf16-emulated graph", "int8": "ort-cpu int8 Q/DQ graph",
+           "int8-cpu": "ort-cpu int8-cpu graph"}
+
+
+def precision_report(manifest, days: np.ndarray, minutes: np.ndarray, budgets,
+                     precisions: Sequence[str] = ("bf16", "int8", "int8-cpu"), torch_bf16: bool = True,
+                     reference: dict | None = None) -> list[Judgement]:
+    """Judge each precision present in the bundle (bf16 via its emulated graph and, if asked, PyTorch bf16)."""
+    from hrm_export.backends.torch_backend import TorchBackend
+    from hrm_export.export.reference import reference_from_manifest
+
+    cross = manifest.config.cross_attention
+    if reference is None:
+        with TorchBackend(reference_from_manifest(manifest), "fp32") as ref_backend:
+            reference = run_composed(backend_runner(ref_backend), days, minutes, cross)
+    present = {a.precision for a in manifest.artifacts}
+    out = []
+    for p in precisions:
+        for artifact_precision in (("bf16-emulated",) if p == "bf16" else (p,)):
+            if artifact_precision not in present:
+                continue
+            paths = {m: manifest.artifact_path(manifest.find(m, artifact_precision)) for m in ("h_module", "l_module")}
+            cand = run_composed(onnx_runner(paths), days, minutes, cross)
+            out.append(judge(reference, cand, budgets, artifact_precision, SOURCES[artifact_precision]))
+        if p == "bf16" and torch_bf16:
+            with TorchBackend(reference_from_manifest(manifest), "bf16") as b:
+                cand = run_composed(backend_runner(b), days, minutes, cross)
+            out.append(judge(reference, cand, budgets, "bf16", "torch bf16"))
+    return out
+
+
+def plot_error_vs_margin(judgements: Sequence[Judgement], path: str | Path, near_tie: dict[str, float]) -> Path:
+    """Max |Δ action logit| per minute against the reference's top-1 − top-2 margin; flips marked in red."""
+    matplotlib = require("matplotlib", "pip install 'hrm-export[plot]'")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from model_src.atomic import atomic_output
+
+    fig, axes = plt.subplots(1, len(judgements), figsize=(4.2 * len(judgements), 3.6), squeeze=False,
+                             sharey=True)
+    for ax, j in zip(axes[0], judgements, strict=True):
+        ok = ~j.flips
+        ax.scatter(j.margins[ok], np.maximum(j.logit_errors[ok], 1e-7), s=2, alpha=0.3, label="same action")
+        ax.scatter(j.margins[j.flips], np.maximum(j.logit_errors[j.flips], 1e-7), s=12, c="red", label="flipped")
+        tie = near_tie.get(j.precision, near_tie.get("bf16" if j.precision == "bf16-emulated" else ""))
+        if tie:
+            ax.axvline(tie, color="gray", ls="--", lw=1, label=f"near-tie {tie:g}")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_title(f"{j.precision}\n{j.source}", fontsize=9)
+        ax.set_xlabel("reference logit margin (top-1 − top-2)")
+        ax.legend(fontsize=7, loc="upper left")
+    axes[0][0].set_ylabel("max |Δ action logit| per minute")
+    fig.suptitle(f"error vs logit margin — {judgements[0].days} days × {judgements[0].minutes} minutes, batch 1",
+                 fontsize=10)
+    fig.tight_layout()
+    path = Path(path)
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+    return path
