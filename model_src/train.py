@@ -197,11 +197,13 @@ def train(args) -> dict:
     }
     log = TrainLog(args.jsonl if dist.rank == 0 else None, progress=dist.rank == 0 and not args.no_progress,
                    total=args.steps, start=step)
-    t0, tokens, metrics = time.time(), 0, {}
+    t0, tokens, metrics, start_step = time.time(), 0, {}, step
     epoch_indices, epoch_of = None, -1
     while step < args.steps:
         if args.time_budget and time.time() - t0 > args.time_budget * 60:
             log.event({"event": "time_budget_reached", "step": step})
+            break
+        if args.stop_after and step >= start_step + args.stop_after:
             break
         epoch, pos = divmod(step, per_epoch)
         if epoch != epoch_of:
@@ -289,6 +291,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     a("--eval-batch", type=int, default=8)
     a("--log-every", type=int, default=10)
     a("--time-budget", type=float, default=0, help="stop (and checkpoint) after this many minutes (0: none)")
+    a("--stop-after", type=int, default=0, help="stop (and checkpoint) after N steps of this invocation")
     a("--out", default="runs/train", help="checkpoint folder: model.safetensors + train_state.*")
     a("--resume", action="store_true", help="continue from --out's checkpoint")
     a("--export", help="also write the final weights as a bf16 checkpoint with provenance here")
