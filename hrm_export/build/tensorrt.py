@@ -19,9 +19,11 @@ from hrm_export.build.shapes import ProfileShapes
 from hrm_export.errors import MissingDependencyError, UserError
 from model_src.atomic import atomic_output
 
+# The wheels that bring libnvinfer, by the CUDA major version of the machine (PyPI, 2026-10: 11.4.0.106 for both;
+# `pip install "tensorrt-cu12<11"` pins TensorRT 10 on CUDA 12).
 INSTALL = {
-    "13": "pip install tensorrt-cu13   # TensorRT 11.x (11.4) for CUDA 13",
-    "12": "pip install tensorrt-cu12   # TensorRT 10.x or 11.x for CUDA 12",
+    "13": "pip install tensorrt-cu13 (CUDA 13: TensorRT 11.x)",
+    "12": "pip install tensorrt-cu12 (CUDA 12: TensorRT 10.x/11.x)",
 }
 
 
@@ -45,7 +47,7 @@ def install_command() -> str:
     cuda = (torch.version.cuda or "").split(".")[0]
     if cuda in INSTALL:
         return INSTALL[cuda]
-    return f"{INSTALL['13']}  |  {INSTALL['12']}"
+    return f"{INSTALL['13']} or {INSTALL['12']}"
 
 
 def require_tensorrt():

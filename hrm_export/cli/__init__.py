@@ -48,6 +48,9 @@ def _register() -> None:
     from hrm_export.cli import bench
 
     app.command()(bench.bench)
+    from hrm_export.cli import run
+
+    app.command()(run.run)
 
 
 _register()

@@ -1,0 +1,199 @@
+"""`run_build`: the whole pipeline behind `hrm-export build` — export, precision variants, TensorRT plans,
+then the verify and bench summaries — reporting each step as done, SKIPPED (with why and what to do) or
+failed.
+
+Other steps' functions are imported when their step runs, so this works while they are optional or absent:
+a missing piece is a SKIPPED step with the reason, never a crash. Without TensorRT every other artifact is
+still produced; `--require-tensorrt` turns that into a user error raised before anything is written.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from hrm_export.build.options import BuildOptions
+from hrm_export.build.plans import build_job, plan_jobs
+from hrm_export.build.tensorrt import install_command, require_tensorrt, tensorrt_version
+from hrm_export.manifest import Manifest
+
+DONE, SKIPPED, FAILED = "done", "SKIPPED", "FAILED"
+
+
+@dataclass
+class Step:
+    name: str
+    status: str
+    detail: str
+    seconds: float = 0.0
+
+
+@dataclass
+class BuildReport:
+    out: str
+    steps: list[Step] = field(default_factory=list)
+    artifacts: list[dict] = field(default_factory=list)
+    gate_failed: bool = False  # verify (or bench) ran and a budget was missed
+
+    def add(self, name: str, status: str, detail: str, t0: float) -> Step:
+        step = Step(name, status, detail, round(time.perf_counter() - t0, 1))
+        self.steps.append(step)
+        return step
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _optional(module: str, attr: str):
+    """module.attr if that piece of the toolkit is present, else None."""
+    try:
+        return getattr(importlib.import_module(module), attr, None)
+    except ImportError:
+        return None
+
+
+def run_build(out: str | Path, checkpoint: Path | None, opts: BuildOptions, progress=None, log=print,
+              verify: bool = True, bench: bool = True) -> BuildReport:
+    """Run every step into `out`; `progress` (rich Progress) shows long steps, `log` prints one-line notes.
+    `verify` / `bench` False skip the closing summaries (reported SKIPPED)."""
+    opts.validate()
+    if opts.require_tensorrt:
+        require_tensorrt()  # before any file is written: exit 1, nothing half-made
+    out = Path(out)
+    report = BuildReport(str(out))
+
+    t0 = time.perf_counter()
+    manifest = _export(out, checkpoint, opts, progress, log)
+    report.add("export", DONE, f"{len(manifest.artifacts)} ONNX files (fp32), profiles "
+               f"{', '.join(manifest.profiles)}", t0)
+
+    t0 = time.perf_counter()
+    manifest = _precision(manifest, opts, report, t0, log)
+
+    t0 = time.perf_counter()
+    jobs, missing = plan_jobs(manifest, opts)  # shape checks run here, with or without TensorRT
+    version = tensorrt_version()
+    if version is None:
+        report.add("tensorrt", SKIPPED, f"TensorRT not installed; {len(jobs)} plan(s) shape-checked, none built. "
+                   f"Install: {install_command()}; then rerun with --require-tensorrt", t0)
+    elif not jobs:
+        report.add("tensorrt", SKIPPED, "no ONNX artifact to build from: " + "; ".join(missing), t0)
+    else:
+        for job in jobs:
+            log(f"tensorrt: building {job.plan_path} (profiles {', '.join(job.profiles)})")
+            build_job(manifest, job, opts, progress)
+        extra = f"; not built: {'; '.join(missing)}" if missing else ""
+        report.add("tensorrt", DONE, f"{len(jobs)} plan(s) with TensorRT {version}{extra}", t0)
+
+    built = sorted({a.precision for a in Manifest.load(out).artifacts if a.format == "trt-plan"})
+    for name, wanted, step in (("verify", verify, _verify), ("bench", bench, _bench)):
+        if wanted:
+            step(out, report, built, log)
+        else:
+            report.add(name, SKIPPED, f"--no-{name}", time.perf_counter())
+    manifest = Manifest.load(out)
+    report.artifacts = [{"module": a.module, "precision": a.precision, "format": a.format, "path": a.path}
+                        for a in manifest.artifacts]
+    return report
+
+
+def _export(out: Path, checkpoint: Path | None, opts: BuildOptions, progress, log) -> Manifest:
+    from hrm_export.export import export_bundle
+    from hrm_export.specs import MODULES
+
+    task = progress.add_task("export ONNX", total=len(MODULES)) if progress is not None else None
+
+    def done(name: str, seconds: float) -> None:
+        log(f"export: {name}.onnx in {seconds:.1f} s")
+        if task is not None:
+            progress.advance(task)
+
+    manifest = export_bundle(checkpoint, out, profiles=list(opts.profiles), on_module=done)
+    if task is not None:
+        progress.remove_task(task)
+    return manifest
+
+
+def _precision(manifest: Manifest, opts: BuildOptions, report: BuildReport, t0: float, log) -> Manifest:
+    wanted = [p for p in opts.precisions if p != "fp32"]
+    if not wanted:
+        report.add("precision", DONE, "fp32 only: nothing to convert", t0)
+        return manifest
+    make_variants = _optional("hrm_export.precision", "make_variants")
+    if make_variants is None:
+        report.add("precision", SKIPPED, f"{', '.join(wanted)} variants not made: hrm_export.precision.make_variants "
+                   "is not available in this install", t0)
+        return manifest
+    log(f"precision: making {', '.join(wanted)} ONNX variants")
+    make_variants(manifest, wanted)
+    manifest = Manifest.load(manifest.dir)
+    made = [a for a in manifest.artifacts if a.format == "onnx" and a.precision != "fp32"]
+    report.add("precision", DONE, f"{len(made)} ONNX variant(s): "
+               f"{', '.join(sorted({a.precision for a in made})) or 'none'}", t0)
+    return manifest
+
+
+def _verify(out: Path, report: BuildReport, built: list[str], log) -> None:
+    """fp32 ONNX on ONNX Runtime CPU (always runs here), then every precision that has TensorRT plans."""
+    t0 = time.perf_counter()
+    verify_bundle = _optional("hrm_export.verify", "verify_bundle")
+    if verify_bundle is None:
+        report.add("verify", SKIPPED, "hrm_export.verify.verify_bundle is not available in this install", t0)
+        return
+    lines, failed = [], False
+    for backend, precision in [("ort-cpu", "fp32")] + [("tensorrt", p) for p in built]:
+        log(f"verify: {backend}/{precision} against the PyTorch reference")
+        result = verify_bundle(out, backend=backend, precision=precision, n_random=0,
+                               on_step=lambda msg: log(f"verify: {msg}"))
+        passed = _passed(result)
+        failed |= passed is False
+        lines.append(f"{backend}/{precision} {_summary(result)}")
+    report.gate_failed |= failed
+    report.add("verify", FAILED if failed else DONE, "; ".join(lines), t0)
+
+
+def _bench(out: Path, report: BuildReport, built: list[str], log) -> None:
+    """A quick latency summary (batch 1, short sweeps, 0.5 s per cell): PyTorch and ONNX Runtime CPU at fp32,
+    plus TensorRT at each built precision; the full table is `hrm-export bench`."""
+    t0 = time.perf_counter()
+    run_bench = _optional("hrm_export.bench.suite", "run_bench")
+    suite_options = _optional("hrm_export.bench.suite", "SuiteOptions")
+    if run_bench is None or suite_options is None:
+        report.add("bench", SKIPPED, "hrm_export.bench is not available in this install", t0)
+        return
+    from hrm_export.export.reference import reference_from_manifest
+
+    manifest = Manifest.load(out)
+    backends = ("torch", "ort-cpu") + (("tensorrt",) if built else ())
+    opts = suite_options(backends=backends, precisions=("fp32", *built), quick=True,
+                         device="cuda" if built else "cpu")
+    log(f"bench: quick latency of {', '.join(backends)} (batch 1)")
+    result = run_bench(manifest, reference_from_manifest(manifest), opts,
+                       on_cell=lambda label, total: log(f"bench: {label}"))
+    day = [c for c in result.get("cells", []) if c.get("module") == "day" and c.get("batch") == 1]
+    parts = [f"{c.get('backend', '?')}/{c.get('precision', '?')} {c['timing']['p50_ms']:.1f} ms" for c in day]
+    where = result.get("machine", {}).get("cpu") or opts.device
+    detail = f"p50 per trading day (H + L over 390 minutes, batch 1) on {where}: " + ", ".join(parts) if parts \
+        else f"{len(result.get('cells', []))} cells measured"
+    report.add("bench", DONE, detail + "; full table: hrm-export bench", t0)
+
+
+def _passed(result) -> bool | None:
+    v = result.get("passed") if isinstance(result, dict) else getattr(result, "passed", None)
+    return v if isinstance(v, bool) else None
+
+
+def _summary(result) -> str:
+    """'PASSED (31 checks, worst l_module.action_logits max_abs 2.1e-06)' from a verify Report-like result."""
+    passed = _passed(result)
+    verdict = {True: "PASSED", False: "FAILED", None: "done"}[passed]
+    rows = getattr(result, "rows", None)
+    if not rows:
+        return verdict
+    worst = max(rows, key=lambda r: getattr(r, "max_abs", 0.0))
+    failures = result.failures() if hasattr(result, "failures") else []
+    first = f"; first failure: {failures[0]}" if failures else ""
+    return (f"{verdict} ({len(rows)} checks, worst {worst.scope}.{worst.output} max_abs {worst.max_abs:.1e}"
+            f"{first})")

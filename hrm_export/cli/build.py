@@ -1,0 +1,105 @@
+"""`hrm-export build`: checkpoint → ONNX → precision variants → TensorRT plans → verify + bench summaries."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from hrm_export.build.options import DEFAULT_PROFILES, HARDWARE_COMPATIBILITY, PRECISIONS, make_options
+from hrm_export.build.pipeline import DONE, SKIPPED, run_build
+from hrm_export.cli.options import CheckpointOpt, JsonOpt, OutDirOpt
+from hrm_export.errors import EXIT_GATE_FAILED
+from hrm_export.specs import MODULES
+
+TRT = "TensorRT options"
+
+
+def build(
+    out: OutDirOpt,
+    checkpoint: CheckpointOpt = None,
+    precision: Annotated[str, typer.Option(
+        "--precision", help=f"Comma-separated precisions to build: {', '.join(PRECISIONS)}.")] = ",".join(PRECISIONS),
+    profile: Annotated[str, typer.Option(
+        "--profile", "-p", help="Shape profiles (profiles/*.toml names or paths); each becomes one TensorRT "
+        "optimization profile of every plan.")] = ",".join(DEFAULT_PROFILES),
+    module: Annotated[str, typer.Option("--module", help="Modules to build plans for.")] = ",".join(MODULES),
+    require_tensorrt: Annotated[bool, typer.Option(
+        "--require-tensorrt", help="Fail (exit 1, nothing written) if TensorRT is not installed, instead of "
+        "skipping the TensorRT step.")] = False,
+    timing_cache: Annotated[Path | None, typer.Option(
+        "--timing-cache", help="TensorRT timing cache file: loaded if present, written back after each plan.",
+        rich_help_panel=TRT)] = None,
+    error_on_timing_cache_miss: Annotated[bool, typer.Option(
+        "--error-on-timing-cache-miss", help="Fail a build that would time a tactic not in --timing-cache "
+        "(reproducible rebuilds).", rich_help_panel=TRT)] = False,
+    workspace_mib: Annotated[int | None, typer.Option(
+        "--workspace-mib", help="Builder workspace limit in MiB. Default: TensorRT's (the GPU's memory).",
+        rich_help_panel=TRT)] = None,
+    opt_level: Annotated[int, typer.Option(
+        "--opt-level", help="Builder optimisation level 0..5 (higher: longer build, maybe faster plan).",
+        rich_help_panel=TRT)] = 3,
+    version_compatible: Annotated[bool, typer.Option(
+        "--version-compatible", help="Plans that later TensorRT releases of the same major version can run.",
+        rich_help_panel=TRT)] = False,
+    hardware_compatibility_level: Annotated[str, typer.Option(
+        "--hardware-compatibility-level", help=f"{', '.join(HARDWARE_COMPATIBILITY)}: ampere+ plans run on any "
+        "GPU of compute capability ≥ 8.0 (slower).", rich_help_panel=TRT)] = "none",
+    no_verify: Annotated[bool, typer.Option("--no-verify", help="Skip the closing verify summary.")] = False,
+    no_bench: Annotated[bool, typer.Option("--no-bench", help="Skip the closing quick bench.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Build everything a deployment needs into DIR, with progress, and end with verify + bench summaries.
+
+    Steps: export ONNX per module (fp32); bf16 / int8 ONNX variants; one TensorRT plan per module and precision
+    (strongly typed, one optimization profile per --profile); verify; a quick bench.
+
+    Without TensorRT the TensorRT step is SKIPPED with the install command and everything else is still made
+    (exit 0); --require-tensorrt makes that an error (exit 1, nothing written). A missed parity budget exits 3.
+
+    Example: hrm-export build --out engines/default --timing-cache engines/trt.cache
+    """
+    opts = make_options(precision=precision, profile=profile, module=module, require_tensorrt=require_tensorrt,
+                        timing_cache=timing_cache, error_on_timing_cache_miss=error_on_timing_cache_miss,
+                        workspace_mib=workspace_mib, opt_level=opt_level, version_compatible=version_compatible,
+                        hardware_compatibility=hardware_compatibility_level)
+    err = Console(stderr=True)
+    log = (lambda _msg: None) if as_json else (lambda msg: err.print(f"  {msg}", highlight=False))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        with Progress(SpinnerColumn(), TextColumn("[bold]build[/] {task.description}"), BarColumn(),
+                      TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(), console=err,
+                      disable=as_json, transient=True) as progress:
+            report = run_build(out, checkpoint, opts, progress=progress, log=log, verify=not no_verify,
+                               bench=not no_bench)
+    for w in caught:
+        if issubclass(w.category, UserWarning) and "random-init" in str(w.message):
+            err.print(f"[bold yellow]warning:[/] {w.message}", highlight=False)
+    if as_json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        _print(report)
+    if report.gate_failed:
+        raise typer.Exit(EXIT_GATE_FAILED)
+
+
+def _print(report) -> None:
+    console = Console()
+    table = Table(title=f"hrm-export build → {report.out}")
+    for col in ("step", "status", "seconds", "detail"):
+        table.add_column(col, overflow="fold")
+    style = {DONE: "green", SKIPPED: "yellow"}
+    for s in report.steps:
+        table.add_row(s.name, f"[{style.get(s.status, 'red')}]{s.status}[/]", f"{s.seconds:.1f}", s.detail)
+    console.print(table)
+    for s in report.steps:
+        if s.status == SKIPPED and s.name == "tensorrt":
+            console.print(f"[yellow]TensorRT step SKIPPED:[/] {s.detail}", highlight=False)
+    kinds = sorted({f"{a['format']}/{a['precision']}" for a in report.artifacts})
+    console.print(f"[green]bundle[/] {report.out}: {len(report.artifacts)} artifacts ({', '.join(kinds)})")
