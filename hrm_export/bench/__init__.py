@@ -1,0 +1,23 @@
+"""`hrm-export bench`: latency, throughput and memory per module, per backend × precision, held against budgets.
+
+timing (how one cell is timed) · machine (where) · memory (how big) · suite (what is measured) ·
+gate (budgets/latency.toml) · report (tables, JSON) · plot (PNG). `run_bench` in suite is the entry point.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def bench_bundle(bundle: str | Path, opts, budgets: str | Path | None = None, on_cell=None) -> dict:
+    """Measure a bundle (SuiteOptions `opts`) and judge it against the budgets: the report dict, gate included."""
+    from hrm_export.bench.gate import DEFAULT_BUDGETS, evaluate, load_budgets
+    from hrm_export.bench.suite import run_bench
+    from hrm_export.export.reference import reference_from_manifest
+    from hrm_export.manifest import Manifest
+
+    targets = load_budgets(budgets)  # a bad budgets file fails before minutes of measuring, not after
+    manifest = Manifest.load(bundle)
+    report = run_bench(manifest, reference_from_manifest(manifest), opts, on_cell=on_cell)
+    report["gate"] = {"budgets": str(budgets or DEFAULT_BUDGETS), **evaluate(report, targets)}
+    return report

@@ -1,0 +1,371 @@
+"""What `hrm-export bench` measures, for every available backend × precision, in one process and one run.
+
+Cells (module names as they appear in the report and in budgets/latency.toml):
+  h_module  the H-module over `days` = 64 look-back days (one call per trading day), batch B
+  l_module  the L-module full pass over T minutes: T = 390 at every batch, and a sweep over T at batch 1
+  window    the L-module over one 256-minute window (the plan's throughput operating point), batch B
+  l_step    the streaming L-step: one new minute after t cached minutes; a sweep over t at batch 1, t = 389 at B
+  day       H-module then L-module over 390 minutes, outputs of H fed to L: the per-day total
+  heads     conditioning + heads alone, by a dedicated PyTorch sub-timing (torch backends only; in ONNX and
+            TensorRT graphs they are fused into the L-module and are inside its figure)
+
+The PyTorch eager fp32 backend is always measured: it is the baseline every other cell is divided by.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+
+from hrm_export.backends.base import Backend
+from hrm_export.bench.machine import device_class, machine_record
+from hrm_export.bench.memory import PeakRSS, artifact_sizes, device_peak_mb, parameter_bytes, reset_device_peak
+from hrm_export.bench.timing import time_call
+from hrm_export.errors import UserError
+from hrm_export.manifest import Manifest
+from model_src.layers import film
+from model_src.model import HRM
+
+SCHEMA = "hrm-export/bench-v1"
+BACKENDS = ("torch", "torch-compile", "ort-cpu", "ort-cuda", "tensorrt")
+DEFAULT_BACKENDS = ("torch", "ort-cpu", "ort-cuda", "tensorrt")  # torch-compile: minutes of compiling, opt in
+PRECISIONS = ("fp32", "bf16", "int8-cpu", "int8")
+# The precisions each backend could run at all; other pairs are not listed (int8-cpu is an ONNX Runtime CPU
+# artifact; PyTorch's integer route is not part of the product).
+PAIRS = {"torch": ("fp32", "bf16"), "torch-compile": ("fp32", "bf16"), "ort-cpu": ("fp32", "bf16", "int8-cpu", "int8"),
+         "ort-cuda": ("fp32", "bf16", "int8"), "tensorrt": ("fp32", "bf16", "int8")}
+BASELINE = ("torch", "fp32")
+WINDOW_MINUTES = 256  # the plan's throughput point: 128 days, 256-minute windows
+FULL_SWEEP = (1, 30, 60, 120, 180, 256, 300, 390)
+QUICK_SWEEP = (1, 60, 390)
+FULL_STEP_SWEEP = (0, 64, 128, 256, 389)
+QUICK_STEP_SWEEP = (0, 389)
+
+
+@dataclass
+class SuiteOptions:
+    backends: tuple[str, ...] = DEFAULT_BACKENDS
+    precisions: tuple[str, ...] = PRECISIONS
+    batches: tuple[int, ...] = (1, 8, 128)
+    budget_s: float = 2.0  # timed seconds per cell (warm-up takes ~20 % more); at least 3 iterations
+    min_iters: int = 3
+    quick: bool = False  # batch 1 only, short sweeps, 0.5 s per cell
+    device: str = "cpu"
+    threads: int | None = None  # torch intra-op and ORT intra-op threads; None: each library's default
+
+    def __post_init__(self) -> None:
+        if self.quick:
+            self.batches, self.budget_s = (1,), min(self.budget_s, 0.5)
+
+
+@dataclass
+class Candidate:
+    """One backend × precision the run will measure, or skip with the reason."""
+
+    name: str
+    precision: str
+    make: Callable[[], Backend] | None = None
+    reason: str = ""  # why it is skipped (make is None)
+    facts: dict = field(default_factory=dict)  # threads, compile, cuda graphs, transfers
+
+
+def candidates(manifest: Manifest, reference: HRM, opts: SuiteOptions) -> list[Candidate]:
+    """Every backend × precision asked for, each either buildable here or carrying its skip reason."""
+    from hrm_export.backends.torch_backend import TorchBackend
+
+    dev = opts.device
+    on_gpu = dev.startswith("cuda")
+    threads = torch.get_num_threads()
+    moves = ({"in": "none: feeds built on the device before timing", "out": "none: outputs stay on the device"}
+             if on_gpu else {"in": "none (host memory)", "out": "none (host memory)"})
+    out: list[Candidate] = []
+    for name in opts.backends:
+        precs = [p for p in opts.precisions if p in PAIRS[name]]
+        if not precs:
+            continue
+        unavailable = _backend_unavailable(name, opts)
+        if unavailable:  # one row for the whole backend, not one per precision
+            out.append(Candidate(name, "/".join(precs), reason=unavailable))
+            continue
+        for prec in precs:
+            if name in ("torch", "torch-compile"):
+                compile_ = name == "torch-compile"
+                out.append(Candidate(name, prec, _torch_maker(TorchBackend, reference, prec, dev, compile_),
+                                     facts={"threads": threads, "compile": compile_, "cuda_graphs": False,
+                                            "transfers": moves}))
+            elif name in ("ort-cpu", "ort-cuda"):
+                out.append(_ort_candidate(name, prec, manifest, opts))
+            else:
+                out.append(_trt_candidate(prec, manifest, dev))
+    if not any((c.name, c.precision) == BASELINE for c in out):  # the baseline is never optional
+        out.insert(0, Candidate(*BASELINE, _torch_maker(TorchBackend, reference, "fp32", dev, False),
+                                facts={"threads": threads, "compile": False, "cuda_graphs": False, "transfers": moves}))
+    out.sort(key=lambda c: (c.name, c.precision) != BASELINE)  # baseline first: its figures anchor the ratios
+    return out
+
+
+def _torch_maker(cls, reference: HRM, precision: str, device: str, compile_: bool) -> Callable[[], Backend]:
+    # TorchBackend casts its model in place, so each precision gets its own copy of the reference.
+    return lambda: cls(copy.deepcopy(reference), precision, device, compile=compile_)
+
+
+def _backend_unavailable(name: str, opts: SuiteOptions) -> str:
+    """Why a whole backend cannot run here ("" if it can)."""
+    if name.startswith("ort"):
+        try:
+            ort = __import__("onnxruntime")
+        except ImportError:
+            return "onnxruntime is not installed (pip install 'hrm-export[ort]')"
+        if name == "ort-cuda" and "CUDAExecutionProvider" not in ort.get_available_providers():
+            return "this onnxruntime has no CUDAExecutionProvider (onnxruntime-gpu on a CUDA machine)"
+    if name == "tensorrt":
+        try:
+            __import__("tensorrt")
+        except ImportError:
+            return "TensorRT (libnvinfer) is not installed on this machine"
+    if name in ("ort-cuda", "tensorrt") and not opts.device.startswith("cuda"):
+        return "needs a CUDA device (the run is on the host; pass --device cuda)"
+    return ""
+
+
+def _ort_candidate(name: str, prec: str, manifest: Manifest, opts: SuiteOptions) -> Candidate:
+    if prec == "int8" and name == "ort-cpu":
+        return Candidate(name, prec, reason="Q/DQ int8 is a TensorRT artifact; ONNX Runtime CPU dequantizes it "
+                         "every call (the CPU route is int8-cpu: integer kernels)")
+    if prec == "bf16" and name == "ort-cpu":
+        return Candidate(name, prec, reason="ONNX Runtime's CPU provider has no bf16 MatMul kernel")
+    have = {a.module for a in manifest.artifacts if a.precision == prec and a.format == "onnx"}
+    missing = sorted({"h_module", "l_module", "l_step"} - have)
+    if missing:
+        return Candidate(name, prec, reason=f"bundle has no {prec} ONNX for {', '.join(missing)}")
+    from hrm_export.backends.ort_backend import OrtBackend
+
+    device = opts.device if name == "ort-cuda" else "cpu"
+    threads = opts.threads or 0
+    facts = {"threads": threads or "ORT default (one per physical core)", "compile": False, "cuda_graphs": False,
+             "graph_optimization": "ORT_ENABLE_ALL",
+             "transfers": ({"in": "none: IOBinding on device tensors", "out": "none: bound device outputs"}
+                           if name == "ort-cuda" else {"in": "none (numpy views of torch tensors)",
+                                                       "out": "none (torch views of numpy arrays)"})}
+    return Candidate(name, prec, lambda: OrtBackend(manifest, prec, device, intra_op_threads=threads), facts=facts)
+
+
+def _trt_candidate(prec: str, manifest: Manifest, device: str) -> Candidate:
+    if not any(a.format == "trt-plan" and a.precision == prec for a in manifest.artifacts):
+        return Candidate("tensorrt", prec, reason=f"bundle has no {prec} TensorRT plans (hrm-export build)")
+    try:
+        from hrm_export.backends.trt_backend import TrtBackend
+    except ImportError as e:
+        return Candidate("tensorrt", prec, reason=f"TensorRT backend unavailable: {e}")
+    facts = {"threads": "n/a", "compile": False, "cuda_graphs": False,
+             "transfers": {"in": "none: device tensors bound by pointer", "out": "none: outputs stay on the device"}}
+    return Candidate("tensorrt", prec, lambda: TrtBackend(manifest, prec, device), facts=facts)
+
+
+# -- feeds ---------------------------------------------------------------------------------------------------
+def _feeds(cfg, module: str, batch: int, seq: int, device: str, gen: torch.Generator) -> dict[str, torch.Tensor]:
+    """Seeded random inputs of the right shapes (latency does not depend on the values). seq: days for the
+    H-module, minutes for the L-module, cached minutes for the L-step."""
+    def rnd(*shape, scale=1.0):
+        return (torch.randn(*shape, generator=gen) * scale).to(device)
+
+    c = cfg
+    film_ = {"film_gamma": rnd(batch, c.l_dim, scale=0.05), "film_beta": rnd(batch, c.l_dim, scale=0.05)}
+    cross = {"h_tokens": rnd(batch, c.max_days, c.h_dim)} if c.cross_attention else {}
+    if module == "h_module":
+        return {"days": rnd(batch, seq, c.n_day_features)}
+    if module in ("l_module", "window"):
+        return {"minutes": rnd(batch, seq, c.n_minute_features), **film_, **cross}
+    if module == "l_step":
+        kv = rnd(c.l_layers, 2, batch, c.l_heads, seq, c.l_head_dim)  # (L, 2, B, H, t, hd)
+        return {"minutes": rnd(batch, 1, c.n_minute_features), **film_, "past_kv": kv, **cross}
+    if module == "day":
+        return {"days": rnd(batch, c.max_days, c.n_day_features), "minutes": rnd(batch, seq, c.n_minute_features)}
+    raise ValueError(module)
+
+
+def _call(backend: Backend, cfg, module: str, feeds: dict) -> Callable[[], object]:
+    if module == "day":
+        def day():
+            h = backend.infer("h_module", {"days": feeds["days"]})
+            l_feeds = {"minutes": feeds["minutes"], "film_gamma": h["film_gamma"], "film_beta": h["film_beta"]}
+            if cfg.cross_attention:
+                l_feeds["h_tokens"] = h["h_tokens"]
+            return backend.infer("l_module", l_feeds)
+        return day
+    real = "l_module" if module == "window" else module
+    return lambda: backend.infer(real, feeds)
+
+
+def _heads_call(backend: Backend, cfg, batch: int, device: str, gen: torch.Generator) -> Callable[[], object]:
+    """Conditioning + heads in PyTorch at the backend's precision: FiLM generator (pooled day tokens → γ, β),
+    the FiLM modulation after each of the L blocks, the final norm, cross-attention (if on) and the heads,
+    on 390 minute positions."""
+    model: HRM = backend.model
+    dtype = model.l.embed.weight.dtype
+    h_tokens = torch.randn(batch, cfg.max_days, cfg.h_dim, generator=gen).to(device, dtype)  # (B, D, Ch)
+    x = torch.randn(batch, cfg.max_minutes, cfg.l_dim, generator=gen).to(device, dtype)  # (B, T, Cl)
+
+    @torch.inference_mode()
+    def heads():
+        gamma, beta = model.h.film(h_tokens)
+        y = x
+        for _ in range(cfg.l_layers):
+            y = film(y, gamma, beta)
+        return model.l._heads(y, h_tokens if cfg.cross_attention else None)
+
+    return heads
+
+
+# -- the run -------------------------------------------------------------------------------------------------
+def plan_cells(cfg, opts: SuiteOptions, is_torch: bool) -> list[tuple[str, int, int]]:
+    """(module, batch, seq) for one backend, cheapest first so a slow machine shows progress early."""
+    days, full = cfg.max_days, cfg.max_minutes
+    sweep = sorted({min(t, full) for t in (QUICK_SWEEP if opts.quick else FULL_SWEEP)})
+    steps = sorted({min(t, full - 1) for t in (QUICK_STEP_SWEEP if opts.quick else FULL_STEP_SWEEP)})
+    window = min(WINDOW_MINUTES, full)
+    cells: list[tuple[str, int, int]] = []
+    cells += [("l_step", 1, t) for t in steps]
+    cells += [("l_module", 1, t) for t in sweep if t != full]
+    for b in opts.batches:
+        cells += [("h_module", b, days), ("l_module", b, full), ("window", b, window), ("day", b, full)]
+        if b != 1:
+            cells.append(("l_step", b, full - 1))
+        if is_torch:  # the sub-timing runs eager PyTorch: under torch-compile it would repeat torch's figure
+            cells.append(("heads", b, full))
+    order = {"l_step": 0, "heads": 1, "h_module": 2, "l_module": 3, "window": 4, "day": 5}
+    return sorted(dict.fromkeys(cells), key=lambda c: (c[1], order[c[0]], c[2]))
+
+
+def run_bench(manifest: Manifest, reference: HRM, opts: SuiteOptions,
+              on_cell: Callable[[str, int], None] | None = None) -> dict:
+    """Measure every cell of every candidate; return the report dict (schema hrm-export/bench-v1), gate not yet
+    applied. `on_cell(label, total)` is called before each cell (the CLI's progress bar)."""
+    if opts.threads:
+        torch.set_num_threads(opts.threads)
+    cfg = manifest.config
+    dev = opts.device
+    cands = candidates(manifest, reference, opts)
+    backends, cells = [], []
+    load_start = round(os.getloadavg()[0], 2)
+    with PeakRSS() as run_rss:
+        for cand in cands:
+            rec = {"backend": cand.name, "precision": cand.precision, "device": dev if cand.make else None,
+                   **cand.facts}
+            if cand.make is None:
+                backends.append({**rec, "status": "skipped", "reason": cand.reason})
+                continue
+            reset_device_peak(dev)
+            with PeakRSS() as rss:
+                measured, reason = _run_candidate(cand, cfg, opts, on_cell)
+            cells += measured
+            status = "measured" if measured else "skipped"
+            backends.append({**rec, "status": status, "reason": reason, "peak_host_rss_mb": rss.peak_mb,
+                             "peak_device_mb": device_peak_mb(dev)})
+    _add_ratios(cells)
+    machine = machine_record(dev)  # started before the run; the load at the end says if others shared the CPU
+    machine["load_average_1m"], machine["load_average_1m_end"] = load_start, round(os.getloadavg()[0], 2)
+    return {
+        "schema": SCHEMA,
+        "bundle": str(manifest.dir),
+        "checkpoint": manifest.checkpoint,
+        "config": cfg.to_dict(),
+        "machine": machine,
+        "method": {
+            "statistic": "p50 unless a target names another; p90/p99/max alongside",
+            "warmup": "at least 1 call, up to 5 or ~20 % of the cell budget (first calls pay session creation, "
+                      "allocator growth, compilation)",
+            "iterations": f"as many as fit in {opts.budget_s:g} s per cell, at least {opts.min_iters}, at most 500",
+            "clock": "CUDA events after torch.cuda.synchronize()" if dev.startswith("cuda") else
+                     "time.perf_counter around each synchronous call",
+            "inputs": "seeded random normal features (latency does not depend on values); γ, β ~ N(0, 0.05²)",
+            "heads": "dedicated PyTorch sub-timing (FiLM generator + FiLM after each L block + final norm + "
+                     "heads); inside the L-module figure for graph backends",
+            "day": "H-module (64 days) then L-module (390 minutes) with H's outputs fed to L; heads inside L",
+            "quick": opts.quick,
+            "batches": list(opts.batches),
+        },
+        "backends": backends,
+        "cells": cells,
+        "throughput": throughput(cells),
+        "memory": {
+            "parameters": parameter_bytes(reference),
+            "artifacts": artifact_sizes(manifest),
+            "peak_host_rss_mb": run_rss.peak_mb,
+            "peak_device_mb": max((b.get("peak_device_mb") or 0 for b in backends), default=0) or None,
+            "note": "host RSS is process-wide (reference model and earlier backends included); device peak is "
+                    "PyTorch's CUDA allocator only",
+        },
+    }
+
+
+def _run_candidate(cand: Candidate, cfg, opts: SuiteOptions, on_cell) -> tuple[list[dict], str]:
+    try:
+        backend = cand.make()
+        backend.activate()
+    except UserError as e:  # a bundle or install problem for this backend only: the rest of the run goes on
+        return [], f"{e}" + (f" ({e.hint})" if e.hint else "")
+    dev = getattr(backend, "device", opts.device)
+    is_torch = cand.name == "torch"
+    plan = plan_cells(cfg, opts, is_torch)
+    out = []
+    try:
+        for module, batch, seq in plan:
+            if on_cell:
+                on_cell(f"{cand.name}/{cand.precision} {module} B={batch} {_axis(module)}={seq}", len(plan))
+            gen = torch.Generator().manual_seed(0)
+            if module == "heads":
+                fn = _heads_call(backend, cfg, batch, dev, gen)
+            else:
+                fn = _call(backend, cfg, module, _feeds(cfg, module, batch, seq, dev, gen))
+            timing = time_call(fn, opts.budget_s, dev, min_iters=opts.min_iters)
+            out.append({"backend": cand.name, "precision": cand.precision, "device": dev,
+                        "device_class": device_class(dev), "module": module, "batch": batch, "seq": seq,
+                        "seq_axis": _axis(module), "timing": timing.to_dict()})
+    finally:
+        backend.deactivate()
+    return out, ""
+
+
+def _axis(module: str) -> str:
+    return {"h_module": "days", "l_step": "past_minutes"}.get(module, "minutes")
+
+
+def _add_ratios(cells: list[dict]) -> None:
+    """vs_torch_fp32 = baseline p50 / this p50 for the same module, batch, length and device (× faster)."""
+    base = {(c["module"], c["batch"], c["seq"], c["device"]): c["timing"]["p50_ms"] for c in cells
+            if (c["backend"], c["precision"]) == BASELINE}
+    for c in cells:
+        b = base.get((c["module"], c["batch"], c["seq"], c["device"]))
+        c["vs_torch_fp32"] = round(b / c["timing"]["p50_ms"], 3) if b else None
+
+
+def throughput(cells: list[dict]) -> list[dict]:
+    """Per backend × precision at its largest measured batch: days/s (the day cell) and 256-minute windows/s
+    (the window cell), both from p50."""
+    out = []
+    for key in dict.fromkeys((c["backend"], c["precision"]) for c in cells):
+        mine = [c for c in cells if (c["backend"], c["precision"]) == key]
+        row = {"backend": key[0], "precision": key[1]}
+        for module, unit in (("day", "days_per_s"), ("window", "windows_per_s")):
+            sized = [c for c in mine if c["module"] == module]
+            if sized:
+                c = max(sized, key=lambda c: c["batch"])
+                row[unit] = round(c["batch"] / (c["timing"]["p50_ms"] / 1e3), 2)
+                row[f"{unit}_batch"] = c["batch"]
+                if module == "window":
+                    row["minutes_per_s"] = round(row[unit] * c["seq"], 1)
+        out.append(row)
+    return out
+
+
+def find_cell(report: dict, backend: str, precision: str, module: str, batch: int, seq: int) -> dict | None:
+    for c in report["cells"]:
+        if (c["backend"], c["precision"], c["module"], c["batch"], c["seq"]) == (backend, precision, module, batch,
+                                                                                   seq):
+            return c
+    return None

@@ -1,0 +1,244 @@
+"""hrm-export bench on a tiny bundle: timing math, the gate (incl. a deliberately too-tight budget that must trip),
+the JSON report, the PNG plot and the memory table. Few iterations: these check the machinery, not the speed."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from hrm_export.bench.gate import FAIL, NOT_APPLICABLE, NOT_MEASURED, PASS, evaluate, load_budgets
+from hrm_export.bench.machine import device_class
+from hrm_export.bench.memory import artifact_sizes, parameter_bytes
+from hrm_export.bench.suite import SCHEMA, SuiteOptions, plan_cells
+from hrm_export.bench.timing import percentile, plan_iterations, time_call
+from hrm_export.cli import app
+from hrm_export.errors import EXIT_GATE_FAILED, UserError
+from hrm_export.export import export_bundle
+from hrm_export.manifest import Manifest
+from model_src.checkpoint import save_checkpoint
+from model_src.config import tiny_config
+from model_src.model import HRM, parameter_table
+
+CPU = device_class("cpu")
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    torch.manual_seed(0)
+    d = tmp_path_factory.mktemp("bench")
+    ckpt = save_checkpoint(HRM(tiny_config(max_minutes=64)).eval(), d / "tiny.safetensors")
+    export_bundle(ckpt, d / "bundle", profiles=["latency"])
+    return d / "bundle"
+
+
+@pytest.fixture(scope="module")
+def run(bundle, tmp_path_factory):
+    """One real `hrm-export bench --json --plot` on the tiny bundle (torch fp32/bf16 + ONNX Runtime CPU)."""
+    png = tmp_path_factory.mktemp("plot") / "latency.png"
+    result = CliRunner().invoke(app, ["bench", str(bundle), "--quick", "--batch", "1,2", "--seconds", "0.02",
+                                      "--backend", "torch,ort-cpu", "--precision", "fp32,bf16", "--plot", str(png),
+                                      "--json"])
+    assert result.exit_code in (0, EXIT_GATE_FAILED), result.output
+    return json.loads(result.stdout), png
+
+
+# -- timing ---------------------------------------------------------------------------------------------------
+def test_percentile_matches_numpy_linear():
+    rng = np.random.default_rng(0)
+    for n in (1, 2, 7, 100):
+        xs = rng.exponential(5.0, n).tolist()
+        for q in (0, 50, 90, 99, 100):
+            assert percentile(xs, q) == pytest.approx(np.percentile(xs, q))
+    assert percentile([4.0, 1.0, 3.0, 2.0], 50) == 2.5
+    with pytest.raises(ValueError):
+        percentile([], 50)
+
+
+def test_iterations_follow_the_budget():
+    assert plan_iterations(10.0, 1.0, 3, 500) == 100  # 1 s of 10 ms calls
+    assert plan_iterations(5000.0, 1.0, 3, 500) == 3  # a slow cell still gets the minimum
+    assert plan_iterations(0.001, 1.0, 3, 500) == 500
+
+    t = time_call(lambda: time.sleep(0.004), budget_s=0.06)
+    assert t.warmup >= 1 and 3 <= t.iterations <= 20
+    assert 4.0 <= t.p50_ms <= t.p90_ms <= t.p99_ms <= t.max_ms
+    assert t.min_ms <= t.p50_ms and t.clock == "perf_counter"
+
+
+# -- the suite ------------------------------------------------------------------------------------------------
+def test_quick_plan_covers_every_module_and_the_streaming_end():
+    cfg = tiny_config(max_minutes=64)
+    cells = plan_cells(cfg, SuiteOptions(quick=True), is_torch=True)
+    assert {m for m, _, _ in cells} == {"h_module", "l_module", "window", "l_step", "day", "heads"}
+    assert ("l_step", 1, 63) in cells and ("day", 1, 64) in cells and ("window", 1, 64) in cells
+    assert all(b == 1 for _, b, _ in cells)  # --quick: batch 1 only
+    assert "heads" not in {m for m, _, _ in plan_cells(cfg, SuiteOptions(), is_torch=False)}
+
+
+def test_report_json_schema(run):
+    report, _ = run
+    assert report["schema"] == SCHEMA
+    for key in ("bundle", "machine", "method", "backends", "cells", "throughput", "memory", "gate", "config"):
+        assert key in report
+    m = report["machine"]
+    assert m["cpu"] and m["logical_cores"] >= 1 and m["device_class"] == CPU and m["versions"]["torch"]
+    measured = {(b["backend"], b["precision"]) for b in report["backends"] if b["status"] == "measured"}
+    assert measured == {("torch", "fp32"), ("torch", "bf16"), ("ort-cpu", "fp32")}
+    skipped = [b for b in report["backends"] if b["status"] == "skipped"]
+    assert all(b["reason"] for b in skipped)  # ort-cpu/bf16: says why
+    for c in report["cells"]:
+        t = c["timing"]
+        assert t["iterations"] >= 3 and t["warmup"] >= 1
+        assert 0 < t["p50_ms"] <= t["p90_ms"] <= t["p99_ms"] <= t["max_ms"]
+        assert c["seq_axis"] in ("days", "minutes", "past_minutes")
+        if (c["backend"], c["precision"]) == ("torch", "fp32"):
+            assert c["vs_torch_fp32"] == 1.0
+    day = [c for c in report["cells"] if c["module"] == "day" and c["backend"] == "ort-cpu"]
+    assert {c["batch"] for c in day} == {1}  # --quick overrides --batch
+    assert {r["backend"] for r in report["throughput"]} == {"torch", "ort-cpu"}
+    assert all(r["days_per_s"] > 0 for r in report["throughput"])
+
+
+def test_plot_is_a_png(run):
+    _, png = run
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+
+
+# -- memory ---------------------------------------------------------------------------------------------------
+def test_memory_table(bundle, run):
+    model = HRM(tiny_config(max_minutes=64))
+    rows = {r["part"]: r for r in parameter_bytes(model)}
+    assert rows["total"]["params"] == sum(p.numel() for p in model.parameters()) == parameter_table(model)["total"]
+    assert rows["total"]["mb"]["fp32"] == pytest.approx(4 * rows["total"]["params"] / 1e6, abs=0.01)
+    assert rows["l"]["mb"]["bf16"] == pytest.approx(rows["l"]["mb"]["fp32"] / 2, abs=0.01)
+    manifest = Manifest.load(bundle)
+    sizes = artifact_sizes(manifest)
+    assert {(s["module"], s["precision"]) for s in sizes} == {(m, "fp32") for m in ("h_module", "l_module", "l_step")}
+    for s in sizes:
+        assert s["mb"] == pytest.approx((bundle / s["path"]).stat().st_size / 1e6, abs=0.01)
+    report, _ = run
+    assert report["memory"]["peak_host_rss_mb"] > 50
+    assert report["memory"]["peak_device_mb"] is None  # no GPU: nothing pretends otherwise
+
+
+# -- the gate -------------------------------------------------------------------------------------------------
+def _budgets(tmp_path, body: str):
+    p = tmp_path / "latency.toml"
+    p.write_text("version = 1\n" + body)
+    return p
+
+
+def test_gate_trips_on_a_too_tight_target(bundle, tmp_path):
+    tight = _budgets(tmp_path, f"""
+[[target]]
+id = "impossible-step"
+device_class = "{CPU}"
+kind = "latency"
+module = "l_step"
+backend = "best"
+batch = 1
+seq = 63
+max_ms = 0.000001
+""")
+    result = CliRunner().invoke(app, ["bench", str(bundle), "--quick", "--seconds", "0.02", "--backend", "torch",
+                                      "--precision", "fp32", "--budgets", str(tight)])
+    assert result.exit_code == EXIT_GATE_FAILED, result.output
+    assert "impossible-step" in result.stdout and "FAILED" in result.stdout
+    assert "Latency" in result.stdout  # the full report came before the verdict
+
+
+def test_gate_semantics(run, tmp_path):
+    report, _ = run
+    targets = load_budgets(_budgets(tmp_path, f"""
+[[target]]
+id = "loose-best"
+device_class = "{CPU}"
+kind = "latency"
+module = "day"
+batch = 1
+seq = 64
+max_ms = 1e6
+[[target]]
+id = "each-tight"
+device_class = "{CPU}"
+kind = "latency"
+module = "h_module"
+backend = "each"
+batch = 1
+seq = 16
+max_ms = 1e-6
+[[target]]
+id = "other-class"
+device_class = "h100"
+kind = "latency"
+module = "day"
+batch = 1
+seq = 390
+max_ms = 20
+[[target]]
+id = "unmeasured-batch"
+device_class = "{CPU}"
+kind = "latency"
+module = "day"
+batch = 128
+seq = 64
+max_ms = 1e6
+[[target]]
+id = "self-speedup"
+device_class = "{CPU}"
+kind = "speedup"
+module = "day"
+backend = "torch/fp32"
+batch = 1
+seq = 64
+baseline = {{ backend = "torch", precision = "fp32" }}
+min_ratio = 1.0
+[[target]]
+id = "stream-vs-day"
+device_class = "{CPU}"
+kind = "speedup"
+module = "l_step"
+backend = "ort-cpu/fp32"
+batch = 1
+seq = 63
+baseline = {{ module = "day", seq = 64 }}
+min_ratio = 1e-9
+[[target]]
+id = "rss"
+device_class = "{CPU}"
+kind = "memory"
+metric = "peak_host_rss_mb"
+max_mb = 1
+"""))
+    g = evaluate(report, targets)
+    status = {r["id"]: r["status"] for r in g["results"]}
+    assert status == {"loose-best": PASS, "each-tight": FAIL, "other-class": NOT_APPLICABLE,
+                      "unmeasured-batch": NOT_MEASURED, "self-speedup": NOT_MEASURED, "stream-vs-day": PASS,
+                      "rss": FAIL}
+    assert not g["passed"] and set(g["failed"]) == {"each-tight", "rss"}
+    best = next(r for r in g["results"] if r["id"] == "loose-best")
+    fastest = min((c for c in report["cells"] if c["module"] == "day" and c["batch"] == 1),
+                  key=lambda c: c["timing"]["p50_ms"])
+    assert best["backend"] == f"{fastest['backend']}/{fastest['precision']}"
+
+
+def test_shipped_budgets_hold_the_plan_table():
+    targets = {t.id: t for t in load_budgets()}
+    plan = {t.module: t.max_ms for t in targets.values() if t.source == "plan" and t.kind == "latency"}
+    assert plan == {"h_module": 3.0, "l_module": 12.0, "heads": 1.0, "day": 20.0}
+    assert all("a100" in t.device_class for t in targets.values() if t.source == "plan")
+
+
+def test_bad_budgets_file_is_one_clear_error(tmp_path):
+    with pytest.raises(UserError, match="unknown field"):
+        load_budgets(_budgets(tmp_path, '[[target]]\nid = "x"\nkind = "latency"\ndevice_class = "a100"\nmax_s = 1\n'))
+    with pytest.raises(UserError, match="needs 'max_ms'"):
+        load_budgets(_budgets(tmp_path, '[[target]]\nid = "x"\nkind = "latency"\ndevice_class = "a100"\n'
+                                        'module = "day"\n'))
+    result = CliRunner().invoke(app, ["bench", str(tmp_path), "--batch", "0"])
+    assert result.exit_code != 0
