@@ -15,6 +15,7 @@ from torch import Tensor
 from hrm_export.backends.base import Backend
 from hrm_export.errors import UserError, require
 from hrm_export.manifest import Manifest
+from hrm_export.profiles import Profile, check_shapes
 from hrm_export.specs import module_specs
 
 ORT_INSTALL = "pip install 'hrm-export[ort]' (onnxruntime-gpu for ort-cuda)"
@@ -37,7 +38,9 @@ class OrtBackend(Backend):
         self.name = "ort-cpu" if device == "cpu" else "ort-cuda"
         self.intra_op_threads, self.save_optimized, self.check_hashes = intra_op_threads, save_optimized, check_hashes
         self.specs = module_specs(self.manifest.config)
+        self.check_profiles = True  # refuse shapes outside the artifact's profiles before running
         self._sessions: dict = {}
+        self._profiles: dict[str, list[Profile]] = {}
         self._ort = None
 
     # -- lifecycle -------------------------------------------------------------------------------------------
@@ -66,6 +69,8 @@ class OrtBackend(Backend):
             if self.save_optimized:
                 so.optimized_model_filepath = str(path.with_name(f"{module}.{self.precision}.ort-opt.onnx"))
             self._sessions[module] = ort.InferenceSession(str(path), so, providers=self._providers())
+            self._profiles[module] = [Profile.from_dict(self.manifest.profiles[n]) for n in artifact.profiles
+                                      if n in self.manifest.profiles]
         return self._sessions[module]
 
     def _providers(self) -> list:
@@ -81,6 +86,9 @@ class OrtBackend(Backend):
     def infer(self, module: str, feeds: dict[str, Tensor]) -> dict[str, Tensor]:
         spec = self.specs[module]
         sess = self.session(module)
+        if self.check_profiles and self._profiles[module]:
+            shapes = {n: tuple(feeds[n].shape) for n in spec.input_names if n in feeds}
+            check_shapes(self._profiles[module], module, shapes, self.manifest.config)
         if self.device == "cpu":
             arrays = {n: feeds[n].detach().to("cpu", torch.float32).contiguous().numpy() for n in spec.input_names}
             outs = sess.run(spec.output_names, arrays)

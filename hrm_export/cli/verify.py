@@ -1,0 +1,74 @@
+"""`hrm-export verify`: prove a bundle's artifacts compute what the PyTorch reference computes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from hrm_export.cli.options import ArtifactDirArg, JsonOpt
+from hrm_export.errors import EXIT_GATE_FAILED, UserError
+from hrm_export.verify import BACKENDS, verify_bundle
+
+BackendOpt = Annotated[str, typer.Option("--backend", "-b", help=f"Candidate engine: {', '.join(BACKENDS)}.")]
+PrecisionOpt = Annotated[str, typer.Option("--precision", help="Which artifacts of the bundle: fp32, bf16, int8, ...")]
+BudgetsOpt = Annotated[Path | None, typer.Option("--budgets", help="Budget file. Default: budgets/parity.toml.")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the random profile points and the market inputs.")]
+RandomOpt = Annotated[int, typer.Option("--random-points", help="Random points per profile besides min/opt/max.")]
+PointOpt = Annotated[list[str] | None, typer.Option(
+    "--point", help="Extra point to verify, e.g. 'batch=4,minutes=120' (repeatable); other axes at opt.")]
+SaveInputsOpt = Annotated[Path | None, typer.Option(
+    "--save-inputs", help="Write the feeds of --save-module as Polygraphy JSON (polygraphy run --load-inputs).")]
+SaveOutputsOpt = Annotated[Path | None, typer.Option(
+    "--save-outputs", help="Write the reference outputs of --save-module as Polygraphy RunResults (--load-outputs).")]
+SaveModuleOpt = Annotated[str, typer.Option("--save-module", help="Module whose feeds/outputs --save-* write.")]
+ThreadsOpt = Annotated[int, typer.Option("--threads", help="ONNX Runtime intra-op threads (0: one per core).")]
+NoStreamOpt = Annotated[bool, typer.Option("--no-streaming", help="Skip the chained l_step session checks.")]
+
+
+def verify(
+    bundle: ArtifactDirArg,
+    backend: BackendOpt = "ort-cpu",
+    precision: PrecisionOpt = "fp32",
+    budgets: BudgetsOpt = None,
+    seed: SeedOpt = 0,
+    random_points: RandomOpt = 2,
+    point: PointOpt = None,
+    save_inputs: SaveInputsOpt = None,
+    save_outputs: SaveOutputsOpt = None,
+    save_module: SaveModuleOpt = "l_module",
+    threads: ThreadsOpt = 0,
+    no_streaming: NoStreamOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run the fp32 PyTorch reference and the candidate engine on the same realistic feeds at every profile
+    point (min, opt, max and random ones), per module, composed H → FiLM → L, and streaming; judge max abs / rel
+    error, cosine and trading decisions against the budgets. Ends with PASSED or FAILED; exit 3 on FAILED.
+
+    Example: hrm-export verify engines/default --backend ort-cpu --precision fp32
+    """
+    console = Console(stderr=True)
+    points = [_parse_point(p) for p in point or []]
+    with console.status("verifying…") as status:
+        report = verify_bundle(
+            bundle, backend=backend, precision=precision, budgets=budgets, seed=seed, n_random=random_points,
+            points=points, streaming=not no_streaming, save_inputs=save_inputs, save_outputs=save_outputs,
+            save_module=save_module, intra_op_threads=threads,
+            on_step=None if as_json else lambda s: status.update(f"verifying {s}"),
+        )
+    if as_json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        Console().print(report)
+    if not report.passed:
+        raise typer.Exit(EXIT_GATE_FAILED)
+
+
+def _parse_point(text: str) -> dict[str, int]:
+    try:
+        return {k.strip(): int(v) for k, v in (kv.split("=") for kv in text.split(",") if kv.strip())}
+    except ValueError:
+        raise UserError(f"--point {text!r}: expected axis=int pairs", hint="e.g. --point batch=4,minutes=120") from None

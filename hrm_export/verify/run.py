@@ -1,0 +1,112 @@
+"""Running: the reference and the candidate on the same feeds. Judging happens elsewhere (report.py).
+
+Each `run_*` returns `RunResult`s holding the feeds and both sides' outputs; nothing here compares numbers.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from hrm_export.backends.base import Backend
+from hrm_export.verify.feeds import Case, MarketInputs
+from model_src.config import HRMConfig
+
+
+@dataclass
+class RunResult:
+    scope: str  # h_module | l_module | l_step | composed | streaming
+    label: str  # the case, e.g. "throughput:max"
+    feeds: dict[str, Tensor]
+    ref: dict[str, Tensor]
+    cand: dict[str, Tensor]
+
+
+def _cpu(d: dict[str, Tensor]) -> dict[str, Tensor]:
+    return {k: v.detach().cpu() for k, v in d.items()}
+
+
+class Runner:
+    def __init__(self, ref: Backend, cand: Backend, cfg: HRMConfig, inputs: MarketInputs):
+        self.ref, self.cand, self.cfg, self.inputs = ref, cand, cfg, inputs
+
+    def _film(self, backend: Backend, days: Tensor) -> dict[str, Tensor]:
+        """γ/β (and h_tokens for cross-attention) that `backend`'s H-module gives these days."""
+        h = backend.infer("h_module", {"days": days})
+        keep = ("film_gamma", "film_beta", "h_tokens") if self.cfg.cross_attention else ("film_gamma", "film_beta")
+        return {k: h[k] for k in keep}
+
+    def _past_kv(self, minutes: Tensor, film: dict[str, Tensor]) -> Tensor:
+        """The reference's K/V cache after `minutes` (B, P, F) from an empty session: a realistic past_kv."""
+        B = minutes.shape[0]
+        empty = torch.zeros(self.cfg.l_layers, 2, B, self.cfg.l_heads, 0, self.cfg.l_head_dim)
+        if minutes.shape[1] == 0:
+            return empty
+        return self.ref.infer("l_step", {"minutes": minutes, **film, "past_kv": empty})["present_kv"].cpu()
+
+    def feeds(self, module: str, case: Case) -> dict[str, Tensor]:
+        """The feeds of one module at one profile point; L gets the γ/β the reference H-module produced."""
+        a = case.axes
+        B, D = a["batch"], a["days"]
+        T = a["past_minutes"] + a["new_minutes"] if module == "l_step" else a["minutes"]
+        days, minutes = self.inputs.batch(B, D, T, offset=_offset(case.label))
+        if module == "h_module":
+            return {"days": days}
+        film = _cpu(self._film(self.ref, days))
+        if module == "l_module":
+            return {"minutes": minutes, **film}
+        P = a["past_minutes"]
+        return {"minutes": minutes[:, P:].contiguous(), **film, "past_kv": self._past_kv(minutes[:, :P], film)}
+
+    def run_module(self, module: str, case: Case) -> RunResult:
+        feeds = self.feeds(module, case)
+        return RunResult(module, case.label, feeds, _cpu(self.ref.infer(module, feeds)),
+                         _cpu(self.cand.infer(module, feeds)))
+
+    def run_composed(self, case: Case) -> RunResult:
+        """H → FiLM → L → heads, each engine feeding its own H outputs to its own L."""
+        a = case.axes
+        days, minutes = self.inputs.batch(a["batch"], a["days"], a["minutes"], offset=_offset(case.label) + 1)
+        outs = []
+        for backend in (self.ref, self.cand):
+            film = self._film(backend, days.to(backend.device))
+            outs.append(_cpu(backend.infer("l_module", {"minutes": minutes.to(backend.device), **film})))
+        return RunResult("composed", case.label, {"days": days, "minutes": minutes}, outs[0], outs[1])
+
+    def run_streaming(self, batch: int, chunks: list[int], label: str) -> RunResult:
+        """The candidate's l_step chained over a whole session (`chunks` minutes at a time, from an empty cache)
+        against the reference's single l_module pass over the same minutes."""
+        T = self.cfg.max_minutes
+        days, minutes = self.inputs.batch(batch, self.cfg.max_days, T)
+        film = _cpu(self._film(self.ref, days))
+        ref = _cpu(self.ref.infer("l_module", {"minutes": minutes, **film}))
+        kv = torch.zeros(self.cfg.l_layers, 2, batch, self.cfg.l_heads, 0, self.cfg.l_head_dim)
+        kv = kv.to(self.cand.device)
+        film_c = {k: v.to(self.cand.device) for k, v in film.items()}
+        parts: dict[str, list[Tensor]] = {k: [] for k in ref}
+        for start, n in _spans(T, chunks):
+            out = self.cand.infer("l_step", {"minutes": minutes[:, start:start + n].to(self.cand.device), **film_c,
+                                             "past_kv": kv})
+            kv = out.pop("present_kv")
+            for k, v in out.items():
+                parts[k].append(v.cpu())
+        cand = {k: torch.cat(v, dim=1) for k, v in parts.items()}
+        return RunResult("streaming", label, {"minutes": minutes, **film}, ref, cand)
+
+
+def _offset(label: str) -> int:
+    """A stable per-case shift into the input pool (hash() is salted per process)."""
+    return zlib.crc32(label.encode()) % 97
+
+
+def _spans(total: int, chunks: list[int]) -> Iterator[tuple[int, int]]:
+    """(start, length) pieces covering [0, total), cycling through the chunk sizes."""
+    start, i = 0, 0
+    while start < total:
+        n = min(chunks[i % len(chunks)], total - start)
+        yield start, n
+        start, i = start + n, i + 1
