@@ -38,7 +38,6 @@ def _register() -> None:
     app.command()(info.info)
     app.command()(export.export)
     app.command()(verify.verify)
-    app.command()(verify.verify)
     app.command()(inspect.inspect)
     from hrm_export.cli import build
 
