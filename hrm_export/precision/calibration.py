@@ -49,7 +49,7 @@ class Calibration:
         meta: dict[str, np.ndarray] = {}
         with np.load(path, allow_pickle=False) as z:  # never unpickle a file from disk
             for key in z.files:
-                group, name = key.split("/", 1)
+                group, _, name = key.partition("/")
                 (meta if group == "meta" else feeds.setdefault(group, {}))[name] = z[key]
         if "h_module" not in feeds or "l_module" not in feeds:
             raise UserError(f"{path} is not a calibration cache (no h_module/l_module feeds)",

@@ -69,6 +69,9 @@ def quantize_qdq(fp32_path: Path, out_path: Path, rows: Sequence[dict[str, np.nd
         "QDQOpTypePerChannelSupportToAxis": {"MatMul": 1},  # one scale per output column of (K, N) weights
         "CalibPercentile": PERCENTILE,
         "CalibTensorRangeSymmetric": True,
+        # Q/DQ only on GEMM inputs: an INT8 rounding of the GEMM output (before the bias Add) would add error and
+        # is not what TensorRT fuses; its INT8 GEMM kernels write fp32/bf16 outputs.
+        "OpTypesToExcludeOutputQuantization": ["MatMul", "Gemm"],
     }
     out_path = Path(out_path)
     tmp = out_path.with_name(f".{out_path.name}.tmp")

@@ -110,6 +110,20 @@ def restore_fp32(qdq, fp32, keep: Sequence[str]):
                 if i in fp32_inits and i not in have:
                     model.graph.initializer.append(fp32_inits[i])
                     have.add(i)
+    # The quantizer also points other readers of a quantized activation (e.g. a Shape) at its DQ output; once no
+    # GEMM reads that DQ any more, give them the fp32 tensor back so the orphaned pair can go.
+    producers = {o: n for n in model.graph.node for o in n.output}
+    readers: dict[str, list] = {}
+    for n in model.graph.node:
+        for i in n.input:
+            readers.setdefault(i, []).append(n)
+    for dq in [n for n in model.graph.node if n.op_type == "DequantizeLinear"]:
+        q = producers.get(dq.input[0])
+        users = readers.get(dq.output[0], [])
+        if q is None or q.op_type != "QuantizeLinear" or any(u.op_type in ("MatMul", "Gemm") for u in users):
+            continue
+        for u in users:
+            u.input[:] = [q.input[0] if i == dq.output[0] else i for i in u.input]
     _drop_dead(model)
     return model
 

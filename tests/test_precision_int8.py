@@ -1,0 +1,182 @@
+"""INT8 variants on a tiny bundle: zero points, per-channel weights, H-produced calibration, manifest records."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+pytest.importorskip("onnxruntime.quantization")
+
+from onnx import numpy_helper  # noqa: E402
+
+from hrm_export.errors import UserError  # noqa: E402
+from hrm_export.manifest import Manifest  # noqa: E402
+from hrm_export.precision.calibration import Calibration, build_calibration, module_rows, row_feed  # noqa: E402
+from hrm_export.precision.int8_qdq import nonzero_zero_points  # noqa: E402
+from hrm_export.precision.planner import restore_fp32  # noqa: E402
+from hrm_export.precision.scopes import node_modules, weight_matmuls  # noqa: E402
+from hrm_export.precision.variants import make_variants  # noqa: E402
+from model_src import HRM, tiny_config  # noqa: E402
+
+N_CAL = 6
+
+
+def tiny_model(seed: int = 0) -> HRM:
+    torch.manual_seed(seed)
+    model = HRM(tiny_config()).eval()
+    with torch.no_grad():  # a FiLM that is not at its zero init, so γ/β carry the day into L
+        model.h.film.proj.weight.normal_(0.0, 0.2)
+        model.h.film.proj.bias.normal_(0.0, 0.05)
+    return model
+
+
+def calibration_days(cfg, n: int, seed: int = 0):
+    """Sample days from the synthetic market when model_src.data is there; else standard-normal features."""
+    try:
+        from hrm_export.precision.calibration import sample_days
+
+        return sample_days(cfg, n, seed)
+    except UserError:
+        g = np.random.default_rng(seed)
+        return (g.standard_normal((n, cfg.max_days, cfg.n_day_features)).astype(np.float32),
+                g.standard_normal((n, 120, cfg.n_minute_features)).astype(np.float32))
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    from hrm_export.export import export_bundle
+    from model_src.checkpoint import save_checkpoint
+
+    root = tmp_path_factory.mktemp("precision-int8")
+    model = tiny_model()
+    save_checkpoint(model, root / "tiny.safetensors")
+    manifest = export_bundle(root / "tiny.safetensors", root / "bundle")
+    days, minutes = calibration_days(model.cfg, N_CAL)
+    paths = {a.module: manifest.artifact_path(a) for a in manifest.artifacts}
+    cal = build_calibration(paths, model.cfg, days, minutes)
+    cal.save(root / "bundle" / "calibration.npz")
+    make_variants(manifest, ["fp32", "int8", "int8-cpu"], calibration=cal)
+    return root / "bundle", model, cal
+
+
+def test_every_int8_graph_has_only_zero_points_of_zero(bundle):
+    d, _, _ = bundle
+    m = Manifest.load(d)
+    int8 = [a for a in m.artifacts if a.precision in ("int8", "int8-cpu")]
+    assert len(int8) == 6
+    for a in int8:
+        g = onnx.load(str(m.artifact_path(a)))
+        if a.precision == "int8":
+            assert not nonzero_zero_points(g), a.path
+            assert sum(n.op_type == "QuantizeLinear" for n in g.graph.node) > 0, a.path
+        else:  # activations are quantized per call (zero point computed at run time); weights must be symmetric
+            assert not [b for b in nonzero_zero_points(g) if "run time" not in b], a.path
+
+
+def test_qdq_weights_are_per_channel_int8_and_heads_stay_fp32(bundle):
+    d, model, _ = bundle
+    m = Manifest.load(d)
+    g = onnx.load(str(m.artifact_path(m.find("l_module", "int8"))))
+    inits = {i.name: i for i in g.graph.initializer}
+    producers = {o: n for n in g.graph.node for o in n.output}
+    mods = node_modules(g.graph, "l_module")
+    per_channel = 0
+    for n in g.graph.node:
+        if n.op_type != "MatMul":
+            continue
+        w = producers.get(n.input[1])
+        if mods[n.name].startswith("l_module.heads"):
+            assert w is None or w.op_type != "DequantizeLinear", "heads must not be quantized"
+            continue
+        if w is not None and w.op_type == "DequantizeLinear" and w.input[0] in inits:
+            q = numpy_helper.to_array(inits[w.input[0]])
+            scale = numpy_helper.to_array(inits[w.input[1]])
+            assert q.dtype == np.int8 and scale.shape == (q.shape[1],)  # one scale per output column
+            per_channel += 1
+    assert per_channel == 2 * 4 + 1  # 2 blocks × (qkv, proj, fc, proj) + embed
+
+
+def test_calibration_feeds_l_with_the_gamma_beta_its_h_module_computes(bundle):
+    _, model, cal = bundle
+    days = torch.from_numpy(cal.feeds["h_module"]["days"])
+    with torch.inference_mode():
+        _, gamma, beta = model.h(days)
+    feed = cal.feeds["l_module"]
+    assert np.abs(gamma.numpy()).max() > 1e-2  # a live FiLM: random γ/β would be caught below
+    np.testing.assert_allclose(feed["film_gamma"], gamma.numpy(), atol=1e-5)
+    np.testing.assert_allclose(feed["film_beta"], beta.numpy(), atol=1e-5)
+    np.testing.assert_array_equal(cal.feeds["l_step"]["film_gamma"], feed["film_gamma"])
+    # l_step's past_kv is what the L-module caches for the minutes before the cut.
+    cut = int(cal.meta["l_step_cut"])
+    row = row_feed(cal, "l_step", 0)
+    with torch.inference_mode():
+        mins = torch.from_numpy(feed["minutes"][:1, :cut])
+        *_, present = model.l.step(mins, gamma[:1], beta[:1], model.l.empty_kv(1))
+    np.testing.assert_allclose(row["past_kv"], present.numpy(), atol=1e-4)
+
+
+def test_calibration_cache_round_trip_and_bad_file(bundle, tmp_path):
+    d, _, cal = bundle
+    back = Calibration.load(d / "calibration.npz")
+    for mod, feeds in cal.feeds.items():
+        for k, v in feeds.items():
+            np.testing.assert_array_equal(back.feeds[mod][k], v)
+    assert len(module_rows(back, "l_step")) == N_CAL
+    with pytest.raises(UserError, match="does not exist"):
+        Calibration.load(tmp_path / "nope.npz")
+    np.savez(tmp_path / "other.npz", x=np.zeros(3))
+    with pytest.raises(UserError, match="not a calibration cache"):
+        Calibration.load(tmp_path / "other.npz")
+
+
+def test_manifest_records_how_each_variant_was_made(bundle):
+    d, _, _ = bundle
+    m = Manifest.load(d)
+    m.verify_hashes()
+    a = m.find("l_module", "int8")
+    assert a.made_by["tool"] == "onnxruntime.quantization.quantize_static"
+    assert a.made_by["options"]["symmetric"] and a.made_by["options"]["per_channel"]
+    assert a.made_by["excluded_modules"] == ["l_module.heads"]
+    assert a.made_by["calibration"]["size"] == N_CAL
+    c = m.find("l_step", "int8-cpu")
+    assert c.made_by["tool"] == "onnxruntime.quantization.quantize_dynamic" and c.made_by["options"]["MatMulConstBOnly"]
+
+
+def test_int8_graphs_stay_close_and_restoring_every_layer_gives_fp32_back(bundle):
+    d, _, cal = bundle
+    m = Manifest.load(d)
+    feeds = module_rows(cal, "l_module")[0]
+    run = lambda g: ort.InferenceSession(g.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, feeds)  # noqa: E731
+    fp32 = onnx.load(str(m.artifact_path(m.find("l_module", "fp32"))))
+    qdq = onnx.load(str(m.artifact_path(m.find("l_module", "int8"))))
+    ref, q = run(fp32), run(qdq)
+    for r, x in zip(ref, q, strict=True):
+        cos = float((r * x).sum() / (np.linalg.norm(r) * np.linalg.norm(x)))
+        assert 0 < np.abs(r - x).max() and cos > 0.99
+    restored = restore_fp32(qdq, fp32, sorted(set(weight_matmuls(fp32).values())))
+    assert not [n for n in restored.graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear")]
+    for r, x in zip(ref, run(restored), strict=True):
+        np.testing.assert_allclose(x, r, atol=1e-5)
+
+
+def test_cli_make_int8_cpu(bundle, tmp_path):
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from hrm_export.cli import app
+
+    d, _, _ = bundle
+    shutil.copytree(d, tmp_path / "b")
+    res = CliRunner().invoke(app, ["precision", "make", str(tmp_path / "b"), "--precision", "int8-cpu",
+                                   "--keep-fp32", "l_module.blocks.0.*", "--json"])
+    assert res.exit_code == 0, res.output
+    made = {(a["module"], a["precision"]): a for a in json.loads(res.stdout[res.stdout.index("["):])}
+    assert "l_module.blocks.0.mlp.fc" in made[("l_module", "int8-cpu")]["made_by"]["excluded_modules"]
+    bad = CliRunner().invoke(app, ["precision", "make", str(tmp_path / "b"), "--precision", "fp8"])
+    assert bad.exit_code != 0 and "unknown precision" in str(bad.exception)

@@ -1,0 +1,79 @@
+"""The precision planner and judge on a tiny bundle: real graphs, real ORT runs, a budget file written here."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("onnx")
+pytest.importorskip("onnxruntime")
+pytest.importorskip("ml_dtypes")
+
+from hrm_export.budgets import load_budgets  # noqa: E402
+from hrm_export.manifest import Manifest  # noqa: E402
+from hrm_export.precision.planner import plan  # noqa: E402
+from hrm_export.precision.report import plot_error_vs_margin, precision_report  # noqa: E402
+from hrm_export.precision.variants import make_variants  # noqa: E402
+from model_src import HRM, tiny_config  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    from hrm_export.export import export_bundle
+    from model_src.checkpoint import save_checkpoint
+
+    root = tmp_path_factory.mktemp("precision-plan")
+    torch.manual_seed(1)
+    model = HRM(tiny_config()).eval()
+    with torch.no_grad():
+        model.h.film.proj.weight.normal_(0.0, 0.2)
+    save_checkpoint(model, root / "tiny.safetensors")
+    manifest = export_bundle(root / "tiny.safetensors", root / "bundle")
+    make_variants(manifest, ["bf16", "int8-cpu"])
+    g = np.random.default_rng(3)
+    days = g.standard_normal((3, model.cfg.max_days, model.cfg.n_day_features)).astype(np.float32)
+    minutes = g.standard_normal((3, 60, model.cfg.n_minute_features)).astype(np.float32)
+    return Manifest.load(root / "bundle"), days, minutes
+
+
+def _budgets(tmp_path, logit_max_abs: float):
+    rows = []
+    for out in ("film_gamma", "film_beta"):
+        rows.append(f"[bf16.h_module.{out}]\nmax_abs = 1.0")
+    for out in ("action_logits", "quantity", "q_values"):
+        rows.append(f"[bf16.composed.{out}]\nmax_abs = {logit_max_abs}")
+    rows.append("[bf16.decision]\nnear_tie_margin = 0.0\naction_agreement = 0.0\nhalt_agreement = 0.0")
+    path = tmp_path / "parity.toml"
+    path.write_text("\n".join(rows) + "\n")
+    return load_budgets(path)
+
+
+def test_plan_bisects_layers_by_module_name(bundle, tmp_path):
+    manifest, days, minutes = bundle
+    loose = plan(manifest, "bf16", days, minutes, _budgets(tmp_path, 1.0))
+    assert loose.keep_fp32 == [] and loose.final.passed  # bf16 everywhere is within a loose budget
+    # A budget below what bf16 costs but above 0: some Linears must go back to fp32, all of them certainly suffice.
+    tight = plan(manifest, "bf16", days, minutes, _budgets(tmp_path, 1e-4))
+    assert tight.final.passed == tight.feasible
+    assert tight.keep_fp32 and all(k.startswith(("h_module.", "l_module.")) for k in tight.keep_fp32)
+    assert set(tight.keep_fp32) <= set(tight.units)
+    assert any(p["keep"] == [] and not p["passed"] for p in tight.probes)
+
+
+def test_precision_report_names_its_sources_and_plots(bundle, tmp_path):
+    manifest, days, minutes = bundle
+    budgets = load_budgets()  # the project's own rows for bf16 / int8-cpu
+    judgements = precision_report(manifest, days, minutes, budgets, precisions=("bf16", "int8-cpu"))
+    sources = [(j.precision, j.source) for j in judgements]
+    assert sources == [("bf16-emulated", "ort-cpu bf16-emulated graph"), ("bf16", "torch bf16"),
+                       ("int8-cpu", "ort-cpu int8-cpu graph")]
+    for j in judgements:
+        names = {c.name for c in j.checks}
+        assert {"decision.action_agreement", "decision.halt_agreement", "h_module.film_gamma.max_rel",
+                "composed.q_values.max_abs"} <= names
+        assert all(c.passed for c in j.checks if c.limit is None), "a check failed for want of a budget row"
+        assert any(c.limit is not None for c in j.checks if c.name.startswith("decision."))
+    pytest.importorskip("matplotlib")
+    png = plot_error_vs_margin(judgements, tmp_path / "margin.png", {"bf16": 0.05})
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
