@@ -15,7 +15,7 @@ from hrm_export.bench.gate import FAIL, NOT_APPLICABLE, NOT_MEASURED, PASS, eval
 from hrm_export.bench.machine import device_class
 from hrm_export.bench.memory import artifact_sizes, parameter_bytes
 from hrm_export.bench.suite import SCHEMA, SuiteOptions, plan_cells
-from hrm_export.bench.timing import percentile, plan_iterations, time_call
+from hrm_export.bench.timing import percentile, plan_iterations, time_call, time_interleaved
 from hrm_export.cli import app
 from hrm_export.errors import EXIT_GATE_FAILED, UserError
 from hrm_export.export import export_bundle
@@ -68,6 +68,17 @@ def test_iterations_follow_the_budget():
     assert t.warmup >= 1 and 3 <= t.iterations <= 20
     assert 4.0 <= t.p50_ms <= t.p90_ms <= t.p99_ms <= t.max_ms
     assert t.min_ms <= t.p50_ms and t.clock == "perf_counter"
+
+
+def test_interleaved_timing_keeps_each_backend_apart():
+    order = []
+    fns = {"fast": lambda: (order.append("f"), time.sleep(0.001)), "slow": lambda: (order.append("s"),
+                                                                                   time.sleep(0.005))}
+    t = time_interleaved(fns, budget_s=0.03)
+    assert t["fast"].p50_ms < t["slow"].p50_ms and t["slow"].p50_ms >= 5.0
+    assert t["fast"].iterations > t["slow"].iterations >= 3  # each sized to its own budget
+    timed = order[t["fast"].warmup + t["slow"].warmup:]
+    assert timed[:6] == ["f", "s"] * 3  # alternation, not one backend after the other
 
 
 # -- the suite ------------------------------------------------------------------------------------------------

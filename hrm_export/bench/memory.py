@@ -77,6 +77,10 @@ class PeakRSS:
             self._thread.join()
         self.peak = max(self.peak, self._proc.memory_info().rss)
 
+    @staticmethod
+    def current_mb() -> float:
+        return psutil.Process().memory_info().rss / MB
+
     @property
     def peak_mb(self) -> float:
         return round(self.peak / MB, 1)

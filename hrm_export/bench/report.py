@@ -59,14 +59,14 @@ def detail_rows(report: dict) -> Rows:
 
 def backend_rows(report: dict) -> Rows:
     header = ["backend/precision", "status", "threads", "compile", "CUDA graphs", "transfers in/out",
-              "peak RSS MB", "peak device MB", "note"]
+              "host MB held", "note"]
     rows = []
     for b in report["backends"]:
         tr = b.get("transfers") or {}
         rows.append([f"{b['backend']}/{b['precision']}", b["status"], str(b.get("threads", "")),
                      _yn(b.get("compile")), _yn(b.get("cuda_graphs")),
                      f"{tr.get('in', '')} / {tr.get('out', '')}" if tr else "",
-                     _num(b.get("peak_host_rss_mb")), _num(b.get("peak_device_mb")), b.get("reason", "")])
+                     _num(b.get("resident_host_mb")), b.get("reason", "")])
     return header, rows
 
 

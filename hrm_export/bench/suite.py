@@ -24,7 +24,7 @@ import torch
 from hrm_export.backends.base import Backend
 from hrm_export.bench.machine import device_class, machine_record
 from hrm_export.bench.memory import PeakRSS, artifact_sizes, device_peak_mb, parameter_bytes, reset_device_peak
-from hrm_export.bench.timing import time_call
+from hrm_export.bench.timing import time_interleaved
 from hrm_export.errors import UserError
 from hrm_export.manifest import Manifest
 from model_src.layers import film
@@ -250,22 +250,28 @@ def run_bench(manifest: Manifest, reference: HRM, opts: SuiteOptions,
     cfg = manifest.config
     dev = opts.device
     cands = candidates(manifest, reference, opts)
-    backends, cells = [], []
+    backends: list[dict] = []
+    reset_device_peak(dev)
     load_start = round(os.getloadavg()[0], 2)
     with PeakRSS() as run_rss:
+        active = []  # (candidate, backend, record) of everything that activated
         for cand in cands:
             rec = {"backend": cand.name, "precision": cand.precision, "device": dev if cand.make else None,
                    **cand.facts}
+            backends.append(rec)
             if cand.make is None:
-                backends.append({**rec, "status": "skipped", "reason": cand.reason})
+                rec.update(status="skipped", reason=cand.reason)
                 continue
-            reset_device_peak(dev)
-            with PeakRSS() as rss:
-                measured, reason = _run_candidate(cand, cfg, opts, on_cell)
-            cells += measured
-            status = "measured" if measured else "skipped"
-            backends.append({**rec, "status": status, "reason": reason, "peak_host_rss_mb": rss.peak_mb,
-                             "peak_device_mb": device_peak_mb(dev)})
+            backend, reason, resident = _load(cand, cfg, dev)
+            rec.update(status="skipped" if backend is None else "measured", reason=reason,
+                       resident_host_mb=resident, peak_device_mb=device_peak_mb(dev))
+            if backend is not None:
+                active.append((cand, backend, rec))
+        try:
+            cells = _measure(active, cfg, opts, on_cell)
+        finally:
+            for _, backend, _ in active:
+                backend.deactivate()
     _add_ratios(cells)
     machine = machine_record(dev)  # started before the run; the load at the end says if others shared the CPU
     machine["load_average_1m"], machine["load_average_1m_end"] = load_start, round(os.getloadavg()[0], 2)
@@ -279,7 +285,8 @@ def run_bench(manifest: Manifest, reference: HRM, opts: SuiteOptions,
             "statistic": "p50 unless a target names another; p90/p99/max alongside",
             "warmup": "at least 1 call, up to 5 or ~20 % of the cell budget (first calls pay session creation, "
                       "allocator growth, compilation)",
-            "iterations": f"as many as fit in {opts.budget_s:g} s per cell, at least {opts.min_iters}, at most 500",
+            "iterations": f"as many as fit in {opts.budget_s:g} s per cell and backend, at least {opts.min_iters}, "
+                          "at most 500; the backends of a cell are sampled in alternation",
             "clock": "CUDA events after torch.cuda.synchronize()" if dev.startswith("cuda") else
                      "time.perf_counter around each synchronous call",
             "inputs": "seeded random normal features (latency does not depend on values); γ, β ~ N(0, 0.05²)",
@@ -296,39 +303,56 @@ def run_bench(manifest: Manifest, reference: HRM, opts: SuiteOptions,
             "parameters": parameter_bytes(reference),
             "artifacts": artifact_sizes(manifest),
             "peak_host_rss_mb": run_rss.peak_mb,
-            "peak_device_mb": max((b.get("peak_device_mb") or 0 for b in backends), default=0) or None,
-            "note": "host RSS is process-wide (reference model and earlier backends included); device peak is "
-                    "PyTorch's CUDA allocator only",
+            "peak_device_mb": device_peak_mb(dev),
+            "note": "resident_host_mb per backend: RSS added by loading it and running each module once; peak "
+                    "host RSS is the whole process (reference model and every backend loaded at once); device "
+                    "peak is PyTorch's CUDA allocator only (ONNX Runtime CUDA and TensorRT allocate outside it)",
         },
     }
 
 
-def _run_candidate(cand: Candidate, cfg, opts: SuiteOptions, on_cell) -> tuple[list[dict], str]:
+def _load(cand: Candidate, cfg, dev: str) -> tuple[Backend | None, str, float | None]:
+    """Build, activate and run each module once (ONNX Runtime opens sessions lazily), so the host memory the
+    backend holds (weights, sessions, arenas) is measured as the RSS it added."""
+    before = PeakRSS.current_mb()
     try:
         backend = cand.make()
         backend.activate()
+        gen = torch.Generator().manual_seed(0)
+        for module, seq in (("day", cfg.max_minutes), ("l_step", 1)):
+            _call(backend, cfg, module, _feeds(cfg, module, 1, seq, getattr(backend, "device", dev), gen))()
     except UserError as e:  # a bundle or install problem for this backend only: the rest of the run goes on
-        return [], f"{e}" + (f" ({e.hint})" if e.hint else "")
-    dev = getattr(backend, "device", opts.device)
-    is_torch = cand.name == "torch"
-    plan = plan_cells(cfg, opts, is_torch)
+        return None, f"{e}" + (f" ({e.hint})" if e.hint else ""), None
+    return backend, "", round(PeakRSS.current_mb() - before, 1)
+
+
+def _measure(active: list, cfg, opts: SuiteOptions, on_cell) -> list[dict]:
+    """Cell by cell, every backend that has the cell timed in alternation (see timing.time_interleaved)."""
+    plan = plan_cells(cfg, opts, is_torch=True)
     out = []
-    try:
-        for module, batch, seq in plan:
-            if on_cell:
-                on_cell(f"{cand.name}/{cand.precision} {module} B={batch} {_axis(module)}={seq}", len(plan))
+    for i, (module, batch, seq) in enumerate(plan):
+        if on_cell:
+            on_cell(f"[{i + 1}/{len(plan)}] {module} B={batch} {_axis(module)}={seq}", len(plan))
+        fns, where = {}, {}
+        for cand, backend, _ in active:
+            if module == "heads" and cand.name != "torch":
+                continue  # the sub-timing runs eager PyTorch: elsewhere it would repeat torch's own figure
+            dev = getattr(backend, "device", opts.device)
             gen = torch.Generator().manual_seed(0)
-            if module == "heads":
-                fn = _heads_call(backend, cfg, batch, dev, gen)
-            else:
-                fn = _call(backend, cfg, module, _feeds(cfg, module, batch, seq, dev, gen))
-            timing = time_call(fn, opts.budget_s, dev, min_iters=opts.min_iters)
+            key = f"{cand.name}/{cand.precision}"
+            fns[key] = (_heads_call(backend, cfg, batch, dev, gen) if module == "heads"
+                        else _call(backend, cfg, module, _feeds(cfg, module, batch, seq, dev, gen)))
+            where[key] = (cand, dev)
+        timings = {}
+        for dev in dict.fromkeys(d for _, d in where.values()):  # CUDA events for GPU backends, host clock else
+            group = {k: f for k, f in fns.items() if where[k][1] == dev}
+            timings.update(time_interleaved(group, opts.budget_s, dev, min_iters=opts.min_iters))
+        for key, timing in timings.items():
+            cand, dev = where[key]
             out.append({"backend": cand.name, "precision": cand.precision, "device": dev,
                         "device_class": device_class(dev), "module": module, "batch": batch, "seq": seq,
                         "seq_axis": _axis(module), "timing": timing.to_dict()})
-    finally:
-        backend.deactivate()
-    return out, ""
+    return out
 
 
 def _axis(module: str) -> str:

@@ -92,3 +92,26 @@ def _cuda_once(fn: Callable[[], object]) -> float:
     end.record()
     end.synchronize()
     return start.elapsed_time(end)
+
+
+def time_interleaved(fns: dict[str, Callable[[], object]], budget_s: float = 2.0, device: str = "cpu",
+                     min_iters: int = 3, max_iters: int = 500) -> dict[str, Timing]:
+    """Time several implementations of one cell in alternation: warm each up, then take one sample of each in
+    turn until each has its budgeted count. On a shared machine the load drifts over seconds; alternating makes
+    every backend see the same drift, so the ratios of one run stay fair when absolute figures do not."""
+    one = _cuda_once if device.startswith("cuda") else _host_once
+    warm, plan = {}, {}
+    for key, fn in fns.items():
+        n_warm, spent_ms, last_ms = 0, 0.0, 0.0
+        while n_warm < MAX_WARMUP and (n_warm == 0 or spent_ms < 0.2 * budget_s * 1e3):
+            last_ms = one(fn)
+            n_warm += 1
+            spent_ms += last_ms
+        warm[key], plan[key] = n_warm, plan_iterations(last_ms, budget_s, min_iters, max_iters)
+    samples: dict[str, list[float]] = {k: [] for k in fns}
+    for i in range(max(plan.values(), default=0)):
+        for key, fn in fns.items():
+            if i < plan[key]:
+                samples[key].append(one(fn))
+    clock = "cuda-events" if device.startswith("cuda") else "perf_counter"
+    return {k: summarize(samples[k], warm[k], clock) for k in fns}
