@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import functools
 import shutil
 import tempfile
@@ -29,6 +30,7 @@ def tiny_bundle() -> Path:
     from model_src.checkpoint import save_checkpoint
 
     root = Path(tempfile.mkdtemp(prefix="hrm-runtime-bundle-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
     save_checkpoint(tiny_runtime_model(), root / "tiny.safetensors")
     export_bundle(root / "tiny.safetensors", root / "bundle")
     return root / "bundle"

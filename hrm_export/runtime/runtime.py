@@ -35,7 +35,7 @@ class HRMRuntime:
     def __init__(
         self, backend: Backend, cfg: HRMConfig, limits: Limits, model_sha256: str, *,
         cache_size: int = 1024, cache_max_age_s: float | None = None,
-        memory_limit_bytes: int = DEFAULT_LIMIT_BYTES, reason: str = "",
+        memory_limit_bytes: int = DEFAULT_LIMIT_BYTES, reason: str = "", warmup: bool = True,
     ):
         self.backend, self.cfg, self.limits, self.model_sha256 = backend, cfg, limits, model_sha256
         self.reason = reason  # why this backend (auto selection) — also logged
@@ -51,6 +51,8 @@ class HRMRuntime:
         })
         self._kv_dtype = torch.float32
         backend.activate()
+        if warmup:
+            self.warmup()
         log.info("HRM runtime on %s (%s); limits %s", backend.describe(), reason or "as asked", limits)
 
     # -- construction ------------------------------------------------------------------------------
@@ -75,6 +77,21 @@ class HRMRuntime:
         cfg = model.cfg
         limits = Limits(max_batch, cfg.max_days, cfg.max_minutes, cfg.max_minutes, cfg.max_minutes)
         return cls(backend, cfg, limits, state_dict_sha256(model), reason="from_model", **options)
+
+    def warmup(self) -> None:
+        """Run every module once on one-step zeros: sessions/engines load now rather than on the first live
+        minute, and an artifact that cannot run fails at open. Leaves the monitor and cache empty."""
+        c = self.cfg
+        h_tokens, gamma, beta = self._h_chunk(torch.zeros(1, 1, c.n_day_features))
+        minutes = self._dev(torch.zeros(1, 1, c.n_minute_features))
+        feeds = {"minutes": minutes, "film_gamma": gamma, "film_beta": beta}
+        if c.cross_attention:
+            feeds["h_tokens"] = h_tokens
+        self._infer("l_module", feeds)
+        kv = self.empty_kv(1)
+        for _ in range(2):  # P = 0 and P = 1: an empty and a non-empty cache
+            kv = self._infer("l_step", {**feeds, "past_kv": kv})["present_kv"]
+        self.monitor.reset()
 
     @property
     def backend_name(self) -> str:
