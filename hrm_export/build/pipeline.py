@@ -55,7 +55,7 @@ def _optional(module: str, attr: str):
 
 
 def run_build(out: str | Path, checkpoint: Path | None, opts: BuildOptions, progress=None, log=print,
-              verify: bool = True, bench: bool = True) -> BuildReport:
+              verify: bool = True, bench: bool = True, opset: int | None = None) -> BuildReport:
     """Run every step into `out`; `progress` (rich Progress) shows long steps, `log` prints one-line notes.
     `verify` / `bench` False skip the closing summaries (reported SKIPPED)."""
     opts.validate()
@@ -65,7 +65,7 @@ def run_build(out: str | Path, checkpoint: Path | None, opts: BuildOptions, prog
     report = BuildReport(str(out))
 
     t0 = time.perf_counter()
-    manifest = _export(out, checkpoint, opts, progress, log)
+    manifest = _export(out, checkpoint, opts, progress, log, opset)
     report.add("export", DONE, f"{len(manifest.artifacts)} ONNX files (fp32), profiles "
                f"{', '.join(manifest.profiles)}", t0)
 
@@ -99,8 +99,8 @@ def run_build(out: str | Path, checkpoint: Path | None, opts: BuildOptions, prog
     return report
 
 
-def _export(out: Path, checkpoint: Path | None, opts: BuildOptions, progress, log) -> Manifest:
-    from hrm_export.export import export_bundle
+def _export(out: Path, checkpoint: Path | None, opts: BuildOptions, progress, log, opset: int | None) -> Manifest:
+    from hrm_export.export import DEFAULT_OPSET, export_bundle
     from hrm_export.specs import MODULES
 
     task = progress.add_task("export ONNX", total=len(MODULES)) if progress is not None else None
@@ -110,7 +110,8 @@ def _export(out: Path, checkpoint: Path | None, opts: BuildOptions, progress, lo
         if task is not None:
             progress.advance(task)
 
-    manifest = export_bundle(checkpoint, out, profiles=list(opts.profiles), on_module=done)
+    manifest = export_bundle(checkpoint, out, profiles=list(opts.profiles), opset=opset or DEFAULT_OPSET,
+                             on_module=done)
     if task is not None:
         progress.remove_task(task)
     return manifest
@@ -121,13 +122,18 @@ def _precision(manifest: Manifest, opts: BuildOptions, report: BuildReport, t0: 
     if not wanted:
         report.add("precision", DONE, "fp32 only: nothing to convert", t0)
         return manifest
-    make_variants = _optional("hrm_export.precision", "make_variants")
+    make_variants = _optional("hrm_export.precision", "make_variants") or \
+        _optional("hrm_export.precision.variants", "make_variants")
     if make_variants is None:
         report.add("precision", SKIPPED, f"{', '.join(wanted)} variants not made: hrm_export.precision.make_variants "
                    "is not available in this install", t0)
         return manifest
     log(f"precision: making {', '.join(wanted)} ONNX variants")
-    make_variants(manifest, wanted)
+    try:
+        make_variants(manifest, wanted, on_step=lambda msg: log(f"precision: {msg}"))
+    except ImportError as e:  # a piece it needs (ModelOpt, the synthetic market, ...) is not installed here
+        report.add("precision", SKIPPED, f"{', '.join(wanted)} variants not made: {e}", t0)
+        return Manifest.load(manifest.dir)
     manifest = Manifest.load(manifest.dir)
     made = [a for a in manifest.artifacts if a.format == "onnx" and a.precision != "fp32"]
     report.add("precision", DONE, f"{len(made)} ONNX variant(s): "
@@ -136,14 +142,17 @@ def _precision(manifest: Manifest, opts: BuildOptions, report: BuildReport, t0: 
 
 
 def _verify(out: Path, report: BuildReport, built: list[str], log) -> None:
-    """fp32 ONNX on ONNX Runtime CPU (always runs here), then every precision that has TensorRT plans."""
+    """On ONNX Runtime CPU (runs everywhere): fp32, and the CPU-runnable stand-ins of the variants made
+    (bf16-emulated for bf16; int8 Q/DQ runs as is); then every precision that has TensorRT plans."""
     t0 = time.perf_counter()
     verify_bundle = _optional("hrm_export.verify", "verify_bundle")
     if verify_bundle is None:
         report.add("verify", SKIPPED, "hrm_export.verify.verify_bundle is not available in this install", t0)
         return
+    made = {a.precision for a in Manifest.load(out).artifacts if a.format == "onnx"}
+    cpu = [p for p in ("fp32", "bf16-emulated", "int8") if p in made]
     lines, failed = [], False
-    for backend, precision in [("ort-cpu", "fp32")] + [("tensorrt", p) for p in built]:
+    for backend, precision in [("ort-cpu", p) for p in cpu] + [("tensorrt", p) for p in built]:
         log(f"verify: {backend}/{precision} against the PyTorch reference")
         result = verify_bundle(out, backend=backend, precision=precision, n_random=0,
                                on_step=lambda msg: log(f"verify: {msg}"))

@@ -51,6 +51,9 @@ def build(
     hardware_compatibility_level: Annotated[str, typer.Option(
         "--hardware-compatibility-level", help=f"{', '.join(HARDWARE_COMPATIBILITY)}: ampere+ plans run on any "
         "GPU of compute capability ≥ 8.0 (slower).", rich_help_panel=TRT)] = "none",
+    opset: Annotated[int | None, typer.Option(
+        "--opset", help="ONNX opset of the export (default 23: fused Attention/RMSNormalization, TensorRT ≥ 10.15; "
+        "18 for older TensorRT 10).", rich_help_panel=TRT)] = None,
     no_verify: Annotated[bool, typer.Option("--no-verify", help="Skip the closing verify summary.")] = False,
     no_bench: Annotated[bool, typer.Option("--no-bench", help="Skip the closing quick bench.")] = False,
     as_json: JsonOpt = False,
@@ -77,7 +80,7 @@ def build(
                       TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(), console=err,
                       disable=as_json, transient=True) as progress:
             report = run_build(out, checkpoint, opts, progress=progress, log=log, verify=not no_verify,
-                               bench=not no_bench)
+                               bench=not no_bench, opset=opset)
     for w in caught:
         if issubclass(w.category, UserWarning) and "random-init" in str(w.message):
             err.print(f"[bold yellow]warning:[/] {w.message}", highlight=False)
