@@ -125,3 +125,36 @@ def test_runtime_keeps_the_callers_model_untouched():
     HRMRuntime.from_model(model, precision="bf16").run_day(*tokens(1, 4, 5))
     after = model.state_dict()
     assert all(after[k].dtype == torch.float32 and torch.equal(after[k], v) for k, v in before.items())
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("cuda_graphs", [False, True])
+def test_cuda_streaming_equals_run_day(cuda_graphs):
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU")
+    rt = HRMRuntime.from_model(tiny_runtime_model(), device="cuda", cuda_graphs=cuda_graphs)
+    days, minutes = tokens(2, 16, 390, seed=30)
+    full = HRMRuntime.from_model(tiny_runtime_model()).run_day(days, minutes)  # CPU eager reference
+    session = rt.start_day(days)
+    assert session._kv.device.type == "cuda"  # K/V stays on the device between pushes
+    for t in range(0, 390, 1 if cuda_graphs else 13):
+        assert_same_decisions(session.push_timeline(minutes[:, t:t + (1 if cuda_graphs else 13)], start_minute=t),
+                              full, atol=1e-3)
+    assert_same_decisions(rt.run_day(days, minutes), full, atol=1e-3)
+    if cuda_graphs:
+        assert rt.backend.captures >= 390  # one l_step graph per past length (plus the warm-up's)
+        again = rt.start_day(days)  # the second day replays the captured graphs
+        captures = rt.backend.captures
+        for t in range(20):
+            assert_same_decisions(again.push_timeline(minutes[:, t:t + 1], start_minute=t), full, atol=1e-3)
+        assert rt.backend.captures == captures
+
+
+@pytest.mark.slow
+def test_torch_compile_streaming_equals_run_day():
+    rt = HRMRuntime.from_model(tiny_runtime_model(), compile=True)
+    days, minutes = tokens(1, 16, 24, seed=31)
+    full = HRMRuntime.from_model(tiny_runtime_model()).run_day(days, minutes)
+    session = rt.start_day(days)
+    for t in range(0, 24, 6):
+        assert_same_decisions(session.push_timeline(minutes[:, t:t + 6], start_minute=t), full)

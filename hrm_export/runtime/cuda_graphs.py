@@ -1,0 +1,82 @@
+"""CUDA graphs for the PyTorch backend: one captured graph per static shape bucket (module + input shapes).
+
+A streaming day on the GPU is ~390 tiny l_step launches whose cost is mostly kernel-launch overhead;
+replaying a captured graph launches the whole step at once. Shapes are exact buckets — the causal mask
+and the K/V length are part of the step, so a graph for past_minutes = P only serves P — captured on first
+use and kept in an LRU of `max_graphs` (a day at batch 1 needs 390 l_step graphs, ~2 per minute bucket).
+
+All graphs share one memory pool. That is safe here because every replay happens under one lock and its
+outputs are cloned before the next replay: a later graph may reuse an earlier one's output memory, never
+while those outputs are still to be read. Only runs on a CUDA machine.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from hrm_export.backends.base import Backend
+
+
+@dataclass
+class _Captured:
+    graph: torch.cuda.CUDAGraph
+    inputs: dict[str, Tensor]  # static buffers the graph reads
+    outputs: dict[str, Tensor]  # static buffers the graph writes
+
+
+class CudaGraphBackend(Backend):
+    def __init__(self, inner: Backend, max_graphs: int = 1024, warmup_runs: int = 2):
+        self.inner, self.max_graphs, self.warmup_runs = inner, max_graphs, warmup_runs
+        self.name, self.precision, self.device = inner.name, inner.precision, inner.device
+        self._graphs: OrderedDict[tuple, _Captured] = OrderedDict()
+        self._lock = threading.Lock()
+        self._pool = None
+        self.captures = 0
+
+    def activate(self) -> None:
+        self.inner.activate()
+        self._pool = torch.cuda.graph_pool_handle()
+
+    def deactivate(self) -> None:
+        with self._lock:
+            self._graphs.clear()
+        self.inner.deactivate()
+
+    def describe(self) -> str:
+        return self.inner.describe() + "+cuda-graphs"
+
+    @torch.inference_mode()
+    def infer(self, module: str, feeds: dict[str, Tensor]) -> dict[str, Tensor]:
+        key = (module, *sorted((n, tuple(t.shape), t.dtype) for n, t in feeds.items()))
+        with self._lock:
+            captured = self._graphs.get(key)
+            if captured is None:
+                captured = self._capture(module, feeds)
+                self._graphs[key] = captured
+                while len(self._graphs) > self.max_graphs:
+                    self._graphs.popitem(last=False)
+            else:
+                self._graphs.move_to_end(key)
+                for name, t in feeds.items():
+                    captured.inputs[name].copy_(t, non_blocking=True)
+            captured.graph.replay()
+            return {name: out.clone() for name, out in captured.outputs.items()}
+
+    def _capture(self, module: str, feeds: dict[str, Tensor]) -> _Captured:
+        static = {name: t.detach().to(self.device).clone() for name, t in feeds.items()}
+        side = torch.cuda.Stream()  # warm-up runs (lazy init, autotuning) must happen off the capture stream
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(self.warmup_runs):
+                self.inner.infer(module, static)
+        torch.cuda.current_stream().wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph, pool=self._pool):
+            outputs = self.inner.infer(module, static)
+        self.captures += 1
+        return _Captured(graph, static, outputs)
