@@ -30,8 +30,8 @@ SHORT, FLAT, LONG = 0, 1, 2
 
 @dataclass(frozen=True)
 class LabelConfig:
-    horizon: int = 15  # minutes ahead
-    band: float = 5e-4  # |r| ≤ band (log-return) is flat; 5 bp
+    horizon: int = 30  # minutes ahead
+    band: float = 1e-3  # |r| ≤ band (log-return) is flat; 10 bp
     quantity_scale: float = 2e-3  # |r| of 20 bp maps to quantity 1
     quantity_clip: float = 3.0
 

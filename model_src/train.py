@@ -29,7 +29,7 @@ from model_src.layers import film
 from model_src.model import HRM
 from model_src.train_data import DataSpec, DayTensors, load_samples, split_by_date
 from model_src.train_dist import Dist, setup_dist
-from model_src.train_state import TrainLog, load_train_state, save_train_state
+from model_src.train_state import TrainLog, load_train_state, save_loadable_checkpoint, save_train_state
 
 
 class WindowForward(nn.Module):
@@ -242,11 +242,9 @@ def train(args) -> dict:
         if not history or history[-1]["step"] != step:
             save_train_state(out, model, opt, step, history, {**provenance, "last": metrics})
         if args.export:
-            from model_src.checkpoint import save_checkpoint
-
             extra = {**provenance, "steps": step, "wall_s": round(time.time() - t0, 1),
                      "final_validation": history[-1] if history else {}}
-            save_checkpoint(model, args.export, dtype=torch.bfloat16, extra=extra)
+            save_loadable_checkpoint(model, args.export, dtype=torch.bfloat16, extra=extra)
             final["exported"] = str(args.export)
     log.event(final)
     log.close()
@@ -270,8 +268,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     a("--lookback", type=int, default=0, help="days of look-back per sample (0: the config's max_days)")
     a("--val-fraction", type=float, default=0.15, help="last fraction of dates held out (default 0.15)")
     a("--val-days", type=int, default=0, help="evaluate on the first N validation days only (0: all)")
-    a("--horizon", type=int, default=15, help="label horizon in minutes (default 15)")
-    a("--band", type=float, default=5e-4, help="flat band on the forward log-return (default 5e-4 = 5 bp)")
+    a("--horizon", type=int, default=30, help="label horizon in minutes (default 30)")
+    a("--band", type=float, default=1e-3, help="flat band on the forward log-return (default 1e-3 = 10 bp)")
     a("--quantity-scale", type=float, default=2e-3, help="|return| that maps to quantity 1 (default 2e-3)")
     a("--steps", type=int, default=300)
     a("--batch-size", type=int, default=16, help="global batch (days), split over ranks")

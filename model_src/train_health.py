@@ -59,7 +59,7 @@ def health(model, data: DayTensors, batch_size: int = 4) -> dict:
         "action_margin": {**_pct(margin), "frac_below_0.01": round(float((margin < 0.01).mean()), 4)},
         "halting_minute": {**_pct(halt.astype(float)), "distinct": int(len(np.unique(halt))),
                            "histogram": {f"{int(a)}-{int(b) - 1}": int(n)
-                                         for a, b, n in zip(edges[:-1], edges[1:], hist) if n}},
+                                         for a, b, n in zip(edges[:-1], edges[1:], hist, strict=True) if n}},
         "val_accuracy": round(correct / max(1, total), 4),
         "val_halt_accuracy": round(halt_correct / max(1, len(halt)), 4),
         "val_majority_baseline": round(float(counts.max() / counts.sum()), 4),
@@ -72,7 +72,8 @@ def describe(path: str, as_json: bool = False) -> dict:
     meta = checkpoint_metadata(path)
     model = load_checkpoint(path)
     if "data" not in meta:
-        raise SystemExit(f"{path}: no training provenance in its metadata; --describe needs a checkpoint of this trainer")
+        raise SystemExit(f"{path}: no training provenance in its metadata; --describe needs a checkpoint of "
+                         "python -m model_src.train")
     spec, labels = DataSpec(**meta["data"]), LabelConfig(**meta["labels"])
     _, val = split_by_date(load_samples(spec), spec.val_fraction)
     stats = {"checkpoint": str(path), "steps": meta.get("steps"), **health(model, DayTensors(val, labels))}

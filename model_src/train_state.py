@@ -20,13 +20,28 @@ from model_src.checkpoint import checkpoint_metadata, load_checkpoint, save_chec
 from model_src.errors import CheckpointError
 
 
+def save_loadable_checkpoint(model, path: Path, dtype: torch.dtype = torch.float32, extra: dict | None = None) -> None:
+    """save_checkpoint, re-saved with one padding byte in the metadata when the header length's first byte
+    is 0x80: model_src.checkpoint's pickle sniffing would refuse such a file (1 in 256 headers)."""
+    extra = dict(extra or {})
+    save_checkpoint(model, path, dtype=dtype, extra=extra)
+    while _first_byte(path) == b"\x80":
+        extra["header_pad"] = extra.get("header_pad", "") + " "
+        save_checkpoint(model, path, dtype=dtype, extra=extra)
+
+
+def _first_byte(path: Path) -> bytes:
+    with open(path, "rb") as f:
+        return f.read(1)
+
+
 def _params(opt: torch.optim.Optimizer) -> list[torch.nn.Parameter]:
     return [p for g in opt.param_groups for p in g["params"]]
 
 
 def save_train_state(out: Path, model, opt, step: int, history: list[dict], provenance: dict) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    save_checkpoint(model, out / "model.safetensors", extra={**provenance, "steps": step})
+    save_loadable_checkpoint(model, out / "model.safetensors", extra={**provenance, "steps": step})
     tensors = {"rng.torch": torch.get_rng_state()}
     for i, p in enumerate(_params(opt)):
         for key, value in opt.state.get(p, {}).items():

@@ -71,7 +71,7 @@ def test_inputs_at_t_do_not_see_later_minutes():
     later[:, 25:] = torch.randn(2, 15, 11) * 10
     a = fwd(days, minutes, positions)
     b = fwd(days, later, positions)
-    for x, y in zip(a[:3], b[:3]):
+    for x, y in zip(a[:3], b[:3], strict=True):
         torch.testing.assert_close(x[:, :25], y[:, :25], rtol=1e-5, atol=1e-5)
         assert not torch.allclose(x[:, 25:], y[:, 25:])
 

@@ -1,0 +1,79 @@
+"""The trainer on the synthetic market: it learns, it resumes exactly, it writes no pickles."""
+
+import itertools
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from model_src.checkpoint import checkpoint_metadata, load_checkpoint
+from model_src.errors import CheckpointError
+from model_src.train import lr_at, parse_args, train
+
+# tiny model, short crops: a few seconds per run on 2 cores
+FAST = ["--config", "tiny", "--days", "80", "--batch-size", "4", "--crop", "32", "--log-every", "1",
+        "--no-progress", "--threads", "2"]
+
+
+def run(tmp_path, name, *extra):
+    log = tmp_path / f"{name}.jsonl"
+    final = train(parse_args([*FAST, "--out", str(tmp_path / name), "--jsonl", str(log), *extra]))
+    return final, [json.loads(line) for line in log.read_text().splitlines()]
+
+
+def test_tiny_training_learns_the_synthetic_market(tmp_path):
+    final, events = run(tmp_path, "learn", "--days", "120", "--steps", "60", "--batch-size", "8", "--crop", "48",
+                        "--lr", "3e-3", "--warmup", "10", "--eval-every", "60", "--seed", "1")
+    losses = [e["loss"] for e in events if e["event"] == "train"]
+    first, last = sum(losses[:10]) / 10, sum(losses[-10:]) / 10
+    assert last < 0.9 * first, f"loss did not decrease: {first:.4f} -> {last:.4f}"
+    assert final["val_accuracy"] > final["val_majority_baseline"] + 0.02, final
+
+
+def test_resume_reproduces_the_uninterrupted_run(tmp_path):
+    common = ["--steps", "6", "--eval-every", "4", "--warmup", "2"]
+    run(tmp_path, "straight", *common)
+    _, first_leg = run(tmp_path, "resumed", *common, "--stop-after", "3")
+    assert first_leg[-1]["step"] == 3
+    run(tmp_path, "resumed", *common, "--resume")
+    a = load_file(str(tmp_path / "straight" / "model.safetensors"))
+    b = load_file(str(tmp_path / "resumed" / "model.safetensors"))
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    state = json.loads((tmp_path / "resumed" / "train_state.json").read_text())
+    assert state["step"] == 6 and [h["step"] for h in state["history"]] == [4, 6]
+
+
+def test_resume_refuses_a_different_config(tmp_path):
+    run(tmp_path, "r", "--steps", "2", "--eval-every", "2")
+    with pytest.raises(CheckpointError, match="config differs"):
+        run(tmp_path, "r", "--steps", "4", "--resume", "--set", "l_layers=3")
+    with pytest.raises(CheckpointError, match="no train_state.json"):
+        run(tmp_path, "missing", "--steps", "2", "--resume")
+
+
+def test_export_is_bf16_safetensors_with_provenance(tmp_path):
+    out = tmp_path / "model-bf16.safetensors"
+    final, _ = run(tmp_path, "e", "--steps", "3", "--eval-every", "3", "--export", str(out), "--machine", "test box")
+    assert final["exported"] == str(out)
+    assert all(t.dtype == torch.bfloat16 for t in load_file(str(out)).values())
+    meta = checkpoint_metadata(out)
+    assert meta["steps"] == 3 and meta["machine"] == "test box" and "val_accuracy" in meta["final_validation"]
+    assert meta["command"].startswith("python -m model_src.train")
+    load_checkpoint(out)  # loads strictly into the config it names
+
+    from model_src.train_health import describe
+
+    stats = describe(str(out), as_json=True)
+    assert stats["validation_days"] == meta["val_days"]
+    assert 0 <= stats["val_accuracy"] <= 1 and stats["halting_minute"]["distinct"] >= 1
+
+
+def test_schedule_warms_up_then_decays():
+    args = parse_args(["--steps", "100", "--warmup", "10", "--lr", "1e-3", "--min-lr-ratio", "0.1"])
+    lrs = [lr_at(s, args) for s in range(100)]
+    assert lrs[0] == pytest.approx(1e-4) and lrs[9] == pytest.approx(1e-3)
+    assert all(a >= b for a, b in itertools.pairwise(lrs[9:]))
+    assert lrs[-1] == pytest.approx(1e-4, rel=0.01)
