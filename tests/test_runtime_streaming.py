@@ -9,6 +9,7 @@ import pytest
 import torch
 from runtime_bundle import tiny_bundle, tiny_runtime_model, tokens
 
+from hrm_export.errors import UserError
 from hrm_export.runtime import HRMRuntime, Timeline
 
 BACKENDS = ["torch", "ort-cpu"]
@@ -158,3 +159,29 @@ def test_torch_compile_streaming_equals_run_day():
     session = rt.start_day(days)
     for t in range(0, 24, 6):
         assert_same_decisions(session.push_timeline(minutes[:, t:t + 6], start_minute=t), full)
+
+
+def test_raw_minute_bars_stream_like_the_offline_tokens():
+    build_samples = pytest.importorskip("model_src.data", reason="model_src.data not installed").build_samples
+    synthetic_market = pytest.importorskip("model_src.synthetic", reason="model_src.synthetic missing").synthetic_market
+
+    daily, minute = synthetic_market(8, seed=3)
+    sample = build_samples(daily, minute, lookback=16)[-1]
+    bars = minute[minute["timestamp"].dt.date == sample.date]  # complete synthetic session: 390 bars, no repairs
+    assert len(bars) == 390
+    rt = HRMRuntime.from_model(tiny_runtime_model())
+    full = rt.run_day(sample.days[None], sample.minutes[None])
+    session = rt.session().start_day(sample.days[None], prev_close=[sample.prev_close])
+    cols = {f: bars[f].to_numpy() for f in ("open", "high", "low", "close", "volume")}
+    bad = {**{f: v[:1] for f, v in cols.items()}, "close": [float("nan")]}
+    for t in range(0, 390, 3):
+        if t == 30:  # a broken bar is refused and changes nothing
+            with pytest.raises(UserError, match="non-finite or non-positive price"):
+                session.push_bars(bad, start_minute=t)
+        d = session.push_bars({f: v[t:t + 3] for f, v in cols.items()}, start_minute=t)
+        ref = full.at(t + 2)
+        np.testing.assert_array_equal(d.action, ref.action)
+        np.testing.assert_allclose(d.confidence, ref.confidence, atol=1e-4)
+        np.testing.assert_array_equal(d.halted, ref.halted)
+    with pytest.raises(UserError, match="push_bars, not tokens"):
+        session.push(sample.minutes[None, :1], start_minute=390)

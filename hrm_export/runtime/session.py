@@ -32,6 +32,7 @@ class Session:
         self._halt_minute = np.zeros(0, dtype=np.int64)
         self.day: object = None
         self.last: Decision | None = None
+        self._bars = None  # BarStream when the day was started with prev_close (push_bars)
 
     # -- state -----------------------------------------------------------------------------------
     @property
@@ -53,9 +54,17 @@ class Session:
         return self._halt_minute.copy()
 
     # -- the day ---------------------------------------------------------------------------------
-    def start_day(self, days, day: object = None) -> Session:
-        """Run the H-module once on `days` (B, D, F_day) and reset the minute stream (and the halts)."""
+    def start_day(self, days, day: object = None, prev_close=None) -> Session:
+        """Run the H-module once on `days` (B, D, F_day) and reset the minute stream (and the halts).
+
+        `prev_close` (B,): the previous session's close per instrument; needed only for push_bars().
+        """
         rt = self.runtime
+        bars = None
+        if prev_close is not None:
+            from hrm_export.runtime.bars import BarStream
+
+            bars = BarStream(prev_close)
         h_tokens, gamma, beta = rt.h(days, day=day)  # checked, chunked, cached by the runtime
         if self.symbols is not None and len(self.symbols) != gamma.shape[0]:
             raise SequenceError(f"start_day: {gamma.shape[0]} instruments but the session names "
@@ -64,43 +73,64 @@ class Session:
         with self._lock:
             self._film, self._kv = (h_tokens, gamma, beta), kv
             self._halt_minute = np.full(gamma.shape[0], NOT_HALTED, dtype=np.int64)
-            self.day, self.last = day, None
+            self.day, self.last, self._bars = day, None, bars
         return self
 
     def push(self, minutes, start_minute: int | None = None) -> Decision:
         """New minute tokens (B, T_new, F_min) → the decision at the latest minute.
 
         `start_minute` is the session minute of minutes[:, 0]; it must equal n_minutes (the number already
-        pushed). Pass it: it is what catches a dropped or repeated bar. The decision's `.timeline` is not
-        kept; use push_timeline() for every new minute.
+        pushed). Pass it: it is what catches a dropped or repeated bar. push_timeline() returns the
+        decisions of every new minute instead of the latest only.
         """
         return self.push_timeline(minutes, start_minute).last()
 
+    def push_bars(self, bars: dict, start_minute: int | None = None) -> Decision:
+        """Raw minute bars {open, high, low, close, volume[, filled]}, each (B, T_new) (or (T_new,) for one
+        instrument) → tokens via model_src.features → push(). Needs start_day(..., prev_close=...)."""
+        with self._lock:
+            if self._film is not None and self._bars is None:
+                raise NotStartedError("push_bars needs the previous close: the day was not started with prev_close",
+                                      hint="call session.start_day(days, prev_close=[...]) before pushing bars")
+            if self._film is None:
+                return self._push(None, start_minute)  # raises NotStartedError
+            tokens, merged = self._bars.tokens(bars, self.n_minutes)
+            line = self._push(tokens, start_minute)
+            self._bars.commit(merged)  # only after the push succeeded: a refused push keeps the bars as they were
+            return line.last()
+
     def push_timeline(self, minutes, start_minute: int | None = None) -> Timeline:
         """As push(), returning the decisions of all new minutes."""
-        rt = self.runtime
         with self._lock:
-            if self._film is None:
-                raise NotStartedError("push before start_day: the session has no day conditioning yet",
-                                      hint="call session.start_day(days) once per day before pushing minutes")
-            n = self.n_minutes
-            x = as_tokens(minutes, "minutes", rt.cfg.n_minute_features, batch=self.batch)
-            t_new = x.shape[1]
-            if start_minute is not None and start_minute != n:
-                what = "repeats minutes already pushed" if start_minute < n else f"skips {start_minute - n} minute(s)"
-                raise SequenceError(f"push at start_minute {start_minute} {what}: the next minute is {n}",
-                                    hint=f"push the bars in order starting at minute {n} (start_day resets to 0)")
-            total = rt.limits.total_minutes
-            if n >= total:
-                raise SessionFullError(f"session is full: {n} of {total} minutes pushed today",
-                                       hint="call start_day(days) for the next trading day")
-            if n + t_new > total:
-                raise SessionFullError(f"push of {t_new} minute(s) at minute {n} passes the session's {total} minutes "
-                                       f"(profile {rt.limits.profile!r})", hint=f"push at most {total - n} more")
-            h_tokens, gamma, beta = self._film
-            heads, kv = rt.l_step(x, h_tokens, gamma, beta, self._kv)  # may raise: state untouched so far
-            line = timeline(*heads, first_minute=n, halt_minute=self._halt_minute)
-            self._kv, self._halt_minute = kv, line.halt_minute.copy()
-            self.last = line.last()
-            return line
+            if self._bars is not None:
+                raise SequenceError("this day streams raw bars (started with prev_close): push_bars, not tokens",
+                                    hint="use push_bars(), or start_day without prev_close to push tokens")
+            return self._push(minutes, start_minute)
+
+    def _push(self, minutes, start_minute: int | None) -> Timeline:
+        """The push itself; the caller holds the lock. Checks everything, then runs, then commits."""
+        rt = self.runtime
+        if self._film is None:
+            raise NotStartedError("push before start_day: the session has no day conditioning yet",
+                                  hint="call session.start_day(days) once per day before pushing minutes")
+        n = self.n_minutes
+        x = as_tokens(minutes, "minutes", rt.cfg.n_minute_features, batch=self.batch)
+        t_new = x.shape[1]
+        if start_minute is not None and start_minute != n:
+            what = "repeats minutes already pushed" if start_minute < n else f"skips {start_minute - n} minute(s)"
+            raise SequenceError(f"push at start_minute {start_minute} {what}: the next minute is {n}",
+                                hint=f"push the bars in order starting at minute {n} (start_day resets to 0)")
+        total = rt.limits.total_minutes
+        if n >= total:
+            raise SessionFullError(f"session is full: {n} of {total} minutes pushed today",
+                                   hint="call start_day(days) for the next trading day")
+        if n + t_new > total:
+            raise SessionFullError(f"push of {t_new} minute(s) at minute {n} passes the session's {total} minutes "
+                                   f"(profile {rt.limits.profile!r})", hint=f"push at most {total - n} more")
+        h_tokens, gamma, beta = self._film
+        heads, kv = rt.l_step(x, h_tokens, gamma, beta, self._kv)  # may raise: state untouched so far
+        line = timeline(*heads, first_minute=n, halt_minute=self._halt_minute)
+        self._kv, self._halt_minute = kv, line.halt_minute.copy()
+        self.last = line.last()
+        return line
 
