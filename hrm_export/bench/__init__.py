@@ -21,3 +21,16 @@ def bench_bundle(bundle: str | Path, opts, budgets: str | Path | None = None, on
     report = run_bench(manifest, reference_from_manifest(manifest), opts, on_cell=on_cell)
     report["gate"] = {"budgets": str(budgets or DEFAULT_BUDGETS), **evaluate(report, targets)}
     return report
+
+
+def torch_only_bundle(out_dir: str | Path, checkpoint: str | Path | None = None):
+    """A bundle directory holding only manifest.json (config + the checkpoint record, no ONNX files): enough to
+    bench the PyTorch backends on a machine without onnx/onnxruntime, e.g. a lent GPU machine. ONNX backends
+    then list themselves as skipped ("bundle has no fp32 ONNX")."""
+    from hrm_export.export.reference import load_reference
+    from hrm_export.manifest import Manifest
+
+    model, record = load_reference(Path(checkpoint) if checkpoint else None)
+    manifest = Manifest(dir=Path(out_dir), config_dict=model.cfg.to_dict(), checkpoint=record)
+    manifest.save()
+    return manifest

@@ -31,9 +31,11 @@ def artifact_sizes(manifest: Manifest) -> list[dict]:
     rows = []
     for a in manifest.artifacts:
         path = manifest.artifact_path(a)
-        size = path.stat().st_size if path.is_file() else 0
-        for ext in _external_files(a, path):
-            size += ext.stat().st_size
+        if not path.is_file():  # listed but not here (a manifest carried without its files): say so, not 0 MB
+            rows.append({"module": a.module, "precision": a.precision, "format": a.format, "path": a.path,
+                         "mb": None})
+            continue
+        size = path.stat().st_size + sum(ext.stat().st_size for ext in _external_files(a, path))
         rows.append({"module": a.module, "precision": a.precision, "format": a.format, "path": a.path,
                      "mb": round(size / MB, 2)})
     return rows

@@ -99,7 +99,8 @@ def gate_rows(report: dict, show_na: bool = False, long: bool = False) -> Rows:
             continue
         name = (r["what"] or r["id"]) if long else r["id"]
         rows.append([name, r["source"], r["device_class"], r["module"] or "memory",
-                     str(r["batch"]) if r["module"] else "", str(r["seq"]) if r["module"] else "", r["stat"],
+                     str(r["batch"]) if r["module"] else "", str(r["seq"]) if r["module"] else "",
+                     r["stat"] if r["module"] else "",
                      r["target"], r["measured"], r["backend"], r["status"]])
     return header, rows
 
@@ -185,6 +186,8 @@ def markdown(report: dict) -> str:
     if "gate" in report:
         sections.append(("Gate", gate_rows(report, long=True)))
     for title, (header, body) in sections:
+        if not body:
+            continue
         parts += [f"**{title}**", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         parts += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in body]
         parts.append("")
