@@ -170,3 +170,13 @@ def test_cli_run_bad_input_is_one_line_and_exit_1(tmp_path):
     assert r.returncode == 1
     assert "error: minutes: non-finite value nan at instrument 0, step 0, feature 0" in r.stderr
     assert "hint: fill or drop missing bars" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_the_docs_example_runs(tmp_path):
+    from pathlib import Path
+
+    doc = (Path(__file__).parent.parent / "docs" / "runtime.md").read_text()
+    example = doc.split("```python\n", 1)[1].split("```", 1)[0]
+    r = subprocess.run([sys.executable, "-c", example], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "refused: push at start_minute 392 skips 2 minute(s)" in r.stdout and "hrm_runtime_stage_seconds" in r.stdout
