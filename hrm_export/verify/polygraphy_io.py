@@ -19,7 +19,9 @@ REFERENCE_RUNNER = "hrm-export-torch-reference"
 def save_inputs(results: list[RunResult], path: str | Path) -> None:
     """A list of feed dicts (one per iteration): what `--load-inputs` reads."""
     pj = require("polygraphy.json", "pip install 'hrm-export[ort]'")
-    with atomic_output(path) as tmp:
+    from polygraphy.logger import G_LOGGER
+
+    with atomic_output(path) as tmp, G_LOGGER.verbosity(G_LOGGER.ERROR):  # no "[I] Saving ... .partial" lines
         pj.save_json([{k: v.numpy() for k, v in r.feeds.items()} for r in results], str(tmp))
 
 
@@ -27,10 +29,11 @@ def save_outputs(results: list[RunResult], path: str | Path) -> None:
     """The reference's outputs as a Polygraphy RunResults (one runner, one iteration per feed dict)."""
     require("polygraphy", "pip install 'hrm-export[ort]'")
     from polygraphy.comparator import IterationResult, RunResults
+    from polygraphy.logger import G_LOGGER
 
     iterations = [IterationResult({k: v.numpy() for k, v in r.ref.items()}, runner_name=REFERENCE_RUNNER)
                   for r in results]
     run_results = RunResults()
     run_results.append((REFERENCE_RUNNER, iterations))
-    with atomic_output(path) as tmp:
+    with atomic_output(path) as tmp, G_LOGGER.verbosity(G_LOGGER.ERROR):
         run_results.save(str(tmp))

@@ -1,0 +1,108 @@
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+from parity_bundle import tiny_bundle, tiny_model
+
+import hrm_export.export as export_pkg
+from hrm_export.errors import UserError
+from hrm_export.export import export_bundle
+from hrm_export.manifest import Manifest
+from hrm_export.specs import module_specs
+from model_src.model import LStep
+
+
+def _dims(value_info):
+    return [d.dim_param or d.dim_value for d in value_info.type.tensor_type.shape.dim]
+
+
+def test_files_names_and_named_dynamic_axes():
+    d = tiny_bundle()
+    specs = module_specs(tiny_model().cfg)
+    for name, spec in specs.items():
+        model = onnx.load(str(d / f"{name}.onnx"))
+        onnx.checker.check_model(model, full_check=True)
+        assert [o.version for o in model.opset_import if o.domain in ("", "ai.onnx")] == [23]
+        assert [i.name for i in model.graph.input] == spec.input_names
+        assert [o.name for o in model.graph.output] == spec.output_names
+        for vi, t in zip([*model.graph.input, *model.graph.output], [*spec.inputs, *spec.outputs], strict=True):
+            assert _dims(vi) == list(t.axes), f"{name}.{t.name}"
+        ops = {n.op_type for n in model.graph.node}
+        assert {"Attention", "RMSNormalization"} <= ops  # the fused opset-23 ops
+        assert "Constant" not in ops  # constants folded into initializers
+
+
+@pytest.mark.parametrize(("batch", "new", "past"), [(1, 1, 0), (3, 5, 0), (2, 1, 389), (4, 7, 120), (1, 390, 0)])
+def test_l_step_matches_torch_with_and_without_cache(batch, new, past):
+    """Dynamic batch / new / past minutes, including the empty cache of a session's first step."""
+    model = tiny_model()
+    cfg = model.cfg
+    sess = ort.InferenceSession(str(tiny_bundle() / "l_step.onnx"), providers=["CPUExecutionProvider"])
+    g = torch.Generator().manual_seed(batch * 1000 + past)
+    feeds = (torch.randn(batch, new, cfg.n_minute_features, generator=g), torch.randn(batch, cfg.l_dim, generator=g),
+             torch.randn(batch, cfg.l_dim, generator=g),
+             torch.randn(cfg.l_layers, 2, batch, cfg.l_heads, past, cfg.l_head_dim, generator=g))
+    with torch.no_grad():
+        ref = LStep(model.l)(*feeds)
+    out = sess.run(None, dict(zip(module_specs(cfg)["l_step"].input_names, [f.numpy() for f in feeds], strict=True)))
+    assert out[3].shape == (cfg.l_layers, 2, batch, cfg.l_heads, past + new, cfg.l_head_dim)
+    for o, r in zip(out, ref, strict=True):
+        np.testing.assert_allclose(o, r.numpy(), atol=1e-5, rtol=1e-4)
+
+
+def test_h_and_l_module_match_torch_at_extremes():
+    model = tiny_model()
+    cfg = model.cfg
+    for name, mod, shapes in (("h_module", model.h, [(1, 1, 8), (4, 16, 8)]),
+                              ("l_module", model.l, [(1, 1, 11), (2, 390, 11)])):
+        sess = ort.InferenceSession(str(tiny_bundle() / f"{name}.onnx"), providers=["CPUExecutionProvider"])
+        for shape in shapes:
+            x = torch.randn(*shape)
+            film = (torch.randn(shape[0], cfg.l_dim), torch.randn(shape[0], cfg.l_dim))
+            args = (x,) if name == "h_module" else (x, *film)
+            with torch.no_grad():
+                ref = mod(*args)
+            out = sess.run(None, dict(zip(module_specs(cfg)[name].input_names, [a.numpy() for a in args], strict=True)))
+            for o, r in zip(out, ref, strict=True):
+                np.testing.assert_allclose(o, r.numpy(), atol=1e-5, rtol=1e-4)
+            if name == "h_module":
+                assert np.abs(out[1]).max() > 1e-3  # γ is not the zero of an untrained FiLM
+
+
+def test_interrupted_export_leaves_no_manifest(tmp_path, monkeypatch):
+    real = export_pkg.export_module
+
+    def fail_on_l_step(module, spec, cfg, path, opset):
+        if spec.name == "l_step":
+            raise KeyboardInterrupt
+        return real(module, spec, cfg, path, opset)
+
+    (tmp_path / "manifest.json").write_text("{}")  # a previous bundle's manifest must not survive either
+    monkeypatch.setattr(export_pkg, "export_module", fail_on_l_step)
+    with pytest.raises(KeyboardInterrupt):
+        export_bundle(tiny_bundle().parent / "tiny.safetensors", tmp_path, profiles=["latency"])
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["h_module.onnx", "l_module.onnx"]  # complete files only, no manifest, no .partial
+
+
+def test_bad_requests_are_user_errors(tmp_path):
+    ckpt = tiny_bundle().parent / "tiny.safetensors"
+    with pytest.raises(UserError, match="opset 17 is below 18"):
+        export_bundle(ckpt, tmp_path, opset=17)
+    with pytest.raises(UserError, match="no profile 'fast'"):
+        export_bundle(ckpt, tmp_path, profiles=["fast"])
+    assert not (tmp_path / "manifest.json").exists()
+
+
+def test_random_init_fallback_warns_and_is_reproducible(tmp_path, monkeypatch):
+    """No checkpoint and no trained default: a seeded random-init model, said loudly, rebuilt exactly by verify."""
+    import hrm_export.export.reference as reference
+    from hrm_export.export.reference import reference_from_manifest, weights_sha256
+
+    monkeypatch.setattr(reference, "resolve_checkpoint", lambda _: None)
+    with pytest.warns(UserWarning, match="random-init"):
+        _, record = reference.load_reference(None)
+    assert record["path"] is None and record["random_init_seed"] == 0
+    m = Manifest(tmp_path, config_dict=reference.HRMConfig().to_dict(), checkpoint=record)
+    assert weights_sha256(reference_from_manifest(m)) == record["weights_sha256"]

@@ -1,0 +1,121 @@
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from parity_bundle import tiny_bundle
+
+from hrm_export.backends.ort_backend import OrtBackend
+from hrm_export.errors import ManifestError, ProfileError
+from hrm_export.verify import verify_bundle
+from hrm_export.verify.metrics import decision_stats, halting_minute, merge, tensor_errors
+
+
+@pytest.fixture(scope="module")
+def report():
+    return verify_bundle(tiny_bundle(), n_random=1)
+
+
+def test_fp32_ort_cpu_passes_every_scope(report):
+    assert report.passed, report.failures()
+    scopes = {(r.scope, r.output) for r in report.rows}
+    assert {("h_module", "film_gamma"), ("h_module", "film_beta"), ("l_step", "present_kv"),
+            ("composed", "action_logits"), ("streaming", "q_values")} <= scopes
+    labels = {c["label"] for c in report.meta["cases"]}
+    assert {"small:min", "small:opt", "small:max", "small:max-past", "small:rand0"} <= labels
+    assert {r.case for r in report.rows if r.scope == "streaming"} == {"chunks-of-1", "chunks-mixed"}
+    assert max(r.max_abs for r in report.rows) < 1e-5  # ORT CPU fp32 is ~1e-6 from PyTorch
+    d = report.decision
+    assert d["action_agreement"] == 1.0 and d["halt_agreement"] == 1.0 and d["minutes"] > 1000
+    assert sum(b["minutes"] for b in d["margin_bins"]) == d["minutes"]
+
+
+def test_report_dict_is_json_and_renders(report):
+    d = json.loads(json.dumps(report.to_dict()))
+    assert d["passed"] is True and d["backend"] == "ort-cpu" and d["precision"] == "fp32"
+    assert d["summary"] and d["rows"] and d["decision"]["budget"]["near_tie_margin"] == 1e-3
+    from rich.console import Console
+
+    console = Console(record=True, width=200)
+    console.print(report)
+    text = console.export_text()
+    assert "film_gamma" in text and "margin bin" in text and text.rstrip().endswith("PASSED")
+
+
+def test_failing_and_missing_budgets_fail_with_the_reason(tmp_path):
+    from hrm_export.budgets import DEFAULT_BUDGETS
+
+    budgets = tmp_path / "b.toml"
+    text = DEFAULT_BUDGETS.read_text().replace("[fp32.l_step.present_kv]", "[fp32.l_step.present_kv_x]")
+    budgets.write_text(text.replace("[fp32.l_module.action_logits]\nmax_abs = 1e-4",
+                                    "[fp32.l_module.action_logits]\nmax_abs = 1e-12"))
+    r = verify_bundle(tiny_bundle(), budgets=budgets, n_random=0, streaming=False)
+    assert not r.passed
+    fails = r.failures()
+    assert any(f.startswith("l_module.action_logits") and "max_abs" in f for f in fails)
+    assert any("no budget [fp32.l_step.present_kv]" in f for f in fails)
+    assert all(f.startswith(("l_module.action_logits", "l_step.present_kv")) for f in fails)
+
+
+@pytest.mark.parametrize(("point", "message"), [
+    ({"minutes": 0}, "minutes=0 outside small range 1..390"),
+    ({"minutes": 391}, "minutes=391 exceeds the model's limit 390"),
+    ({"days": 17}, "days=17 exceeds the model's limit 16"),
+    ({"batch": 5}, "batch=5 outside small range 1..4"),
+])
+def test_points_outside_the_profile_are_refused_before_running(point, message, monkeypatch):
+    def no_run(*a, **k):
+        raise AssertionError("ran before refusing")
+
+    monkeypatch.setattr("hrm_export.export.reference.reference_from_manifest", no_run)
+    with pytest.raises(ProfileError, match=message.replace(".", r"\.")):
+        verify_bundle(tiny_bundle(), points=[point])
+
+
+def test_batch_outside_names_admitting_profile():
+    """batch 8 is outside the bundle's small profile but inside the shipped latency one: the hint says so."""
+    with pytest.raises(ProfileError) as e:
+        verify_bundle(tiny_bundle(), points=[{"batch": 8}])
+    assert "'latency' admits" in e.value.hint
+
+
+def test_ort_backend_refuses_shapes_outside_its_profile():
+    with OrtBackend(tiny_bundle()) as b:
+        with pytest.raises(ProfileError, match="batch=5 outside small range 1..4"):
+            b.infer("h_module", {"days": torch.zeros(5, 4, 8)})
+        out = b.infer("h_module", {"days": torch.zeros(4, 4, 8)})
+        assert out["h_tokens"].shape == (4, 4, 32) and b.name == "ort-cpu"
+
+
+def test_checkpoint_changed_since_export_is_refused(tmp_path):
+    import shutil
+
+    bundle = shutil.copytree(tiny_bundle(), tmp_path / "bundle")
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    ckpt = tmp_path / "tiny.safetensors"
+    original = Path(manifest["checkpoint"]["path"]).read_bytes()
+    ckpt.write_bytes(original[:-1] + b" ")
+    manifest["checkpoint"]["path"] = str(ckpt)
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ManifestError, match="differs from the bundle's"):
+        verify_bundle(bundle)
+
+
+def test_metrics_formulas():
+    ref = torch.tensor([1.0, -2.0, 0.0, 0.001])
+    cand = torch.tensor([1.001, -2.0, 0.002, 0.001])
+    e = tensor_errors(cand, ref, rel_floor=1e-2)
+    assert e["max_abs"] == pytest.approx(2e-3) and e["max_rel"] == pytest.approx(0.2)  # 0.002 / floor 0.01
+    assert 0.999 < e["cosine"] < 1.0
+    assert tensor_errors(torch.tensor([float("nan")]), torch.tensor([1.0]), 1e-2)["nonfinite"] == 1
+    q = torch.tensor([[[0.0, 1.0], [2.0, 1.0], [3.0, 1.0]], [[0.0, 1.0], [0.0, 1.0], [0.0, 1.0]]])
+    assert halting_minute(q).tolist() == [1, 3]  # first t with q_halt > q_continue; never → T
+
+
+def test_near_ties_are_excluded_and_flips_counted():
+    ref = {"action_logits": torch.tensor([[[1.0, 0.9995, 0.0], [2.0, 0.0, 0.0]]]),
+           "q_values": torch.tensor([[[0.0, 1.0], [0.0, 1.0]]]), "quantity": torch.zeros(1, 2, 1)}
+    cand = {**ref, "action_logits": torch.tensor([[[0.999, 1.0, 0.0], [0.0, 2.0, 0.0]]])}
+    s = merge([decision_stats(cand, ref, near_tie=1e-3)])
+    assert s["ties"] == 1 and s["action_judged"] == 1 and s["action_agreement"] == 0.0
+    assert sum(b["flips"] for b in s["margin_bins"]) == 2
