@@ -117,9 +117,11 @@ def clean_bars(df: pd.DataFrame, source: str = "bars", tz: str | None = None,
 
     ts = out["timestamp"]
     if not ts.is_monotonic_increasing:
-        moved = int((out.sort_values("timestamp", kind="stable")["_row"].to_numpy() != out["_row"].to_numpy()).sum())
+        # a row is out of order when an earlier row has a later timestamp; stable sort keeps file order
+        # among equal timestamps, so "keep last" below keeps the row that comes last in the file
+        late = int((ts < ts.cummax().shift(1)).sum())
         out = out.sort_values("timestamp", kind="stable", ignore_index=True)
-        report.add("unsorted_rows", moved, "sorted by timestamp")
+        report.add("unsorted_rows", late, "sorted by timestamp")
     dup = out["timestamp"].duplicated(keep="last")
     if dup.any():
         out = out[~dup.to_numpy()].reset_index(drop=True)
@@ -300,6 +302,20 @@ def build_samples(daily: pd.DataFrame, minute: pd.DataFrame, lookback: int = 64,
         samples.append(DaySample(symbol, date, days, feats.astype(np.float32), s["close"], prev_close))
     logger.info("%s: %d day samples of %s; repairs %s", report.source, len(samples), symbol, report.as_dict())
     return samples
+
+
+def daily_from_minutes(minute: pd.DataFrame) -> pd.DataFrame:
+    """Daily bars aggregated from regular-session minute bars (for data sets without a daily file)."""
+    minute, _ = clean_bars(minute, source=minute.attrs.get("source", "minute bars"))
+    ts = minute["timestamp"]
+    m = ts.dt.hour * 60 + ts.dt.minute - SESSION_OPEN_MINUTE
+    regular = minute[((m >= 0) & (m < SESSION_MINUTES)).to_numpy()]
+    g = regular.groupby(regular["timestamp"].dt.normalize(), sort=True)  # midnight New York of each date
+    daily = pd.DataFrame({"open": g["open"].first(), "high": g["high"].max(), "low": g["low"].min(),
+                          "close": g["close"].last(), "volume": g["volume"].sum()})
+    daily = daily.rename_axis("timestamp").reset_index()
+    daily.attrs.update(source=f"daily bars from {minute.attrs.get('source')}", symbol=minute.attrs.get("symbol"))
+    return daily
 
 
 def synthetic_samples(n_days: int, seed: int = 0, lookback: int = 64) -> list[DaySample]:
