@@ -180,3 +180,20 @@ def test_the_docs_example_runs(tmp_path):
     r = subprocess.run([sys.executable, "-c", example], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "refused: push at start_minute 392 skips 2 minute(s)" in r.stdout and "hrm_runtime_stage_seconds" in r.stdout
+
+
+def test_cli_run_replays_bar_files(tmp_path):
+    data = pytest.importorskip("model_src.data", reason="model_src.data not installed")
+    synthetic = pytest.importorskip("model_src.synthetic", reason="model_src.synthetic missing")
+    daily, minute = synthetic.synthetic_market(8, seed=3)
+    daily.to_csv(tmp_path / "daily.csv", index=False)
+    minute.to_csv(tmp_path / "minute.csv", index=False)
+    sample = data.build_samples(daily, minute, lookback=16)[-2]  # the tiny model's 16 look-back days
+    r = CliRunner().invoke(app, ["run", str(tiny_bundle()), "--days", str(tmp_path / "daily.csv"), "--minutes",
+                                 str(tmp_path / "minute.csv"), "--date", str(sample.date), "--step", "30", "--json"])
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(x) for x in r.stdout.splitlines() if x.startswith('{"minute"')]
+    expected = HRMRuntime.from_model(tiny_runtime_model()).run_day(sample.days[None], sample.minutes[None])
+    assert len(rows) == 390
+    np.testing.assert_allclose([row["confidence"] for row in rows], expected.confidence[0], atol=1e-4)
+    assert [row["halted"] for row in rows] == expected.halted[0].tolist()

@@ -52,9 +52,9 @@ def run(
     from hrm_export.runtime.replay import load_day, replay
 
     console = Console(stderr=True)
-    day_tokens, minute_tokens, day = load_day(days, minutes, date)
     opts = {"profile": profile} if profile else {}
     with HRMRuntime.open(bundle, backend=backend, precision=precision, **opts) as rt:
+        day_tokens, minute_tokens, day = load_day(days, minutes, date, lookback=rt.limits.days)
         console.print(f"[bold]run[/] {bundle} on {rt.backend.describe()} ({rt.reason}), profile {rt.limits.profile!r}",
                       highlight=False)
         columns = (TextColumn("[bold]push[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())

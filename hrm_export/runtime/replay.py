@@ -43,30 +43,31 @@ def load_tokens(path: Path, kind: str) -> np.ndarray:
     return arr[None] if arr.ndim == 2 else arr
 
 
-def load_bars(days_path: Path, minutes_path: Path, date: str | None) -> tuple[np.ndarray, np.ndarray, str]:
-    """Daily and minute bar files → tokens of one session (the last one, or `date`) via model_src.data."""
+def load_bars(
+    days_path: Path, minutes_path: Path, date: str | None, lookback: int
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """Daily and minute bar files of one symbol → tokens of one session (the last, or `date`) via model_src.data."""
     try:
         from model_src.data import build_samples, read_bars
     except ImportError as e:
         raise InputError(f"bar files need model_src.data ({e})", hint="pass .npy/.npz tokens instead") from None
-    samples = build_samples(read_bars(days_path), read_bars(minutes_path))
+    samples = build_samples(read_bars(days_path), read_bars(minutes_path), lookback=lookback)
     if not samples:
-        raise InputError(f"{minutes_path}: no complete session with enough look-back days",
-                         hint="give at least one full session and its prior daily bars")
+        raise InputError(f"{minutes_path}: no session with enough look-back days in {days_path}",
+                         hint="give at least one session and the daily bars before it")
     if date is not None:
         samples = [s for s in samples if str(s.date) == date]
         if not samples:
             raise InputError(f"{minutes_path}: no session on {date}", hint="pick a date the files cover")
-    last = samples[-1]
-    same_day = [s for s in samples if s.date == last.date]  # one per symbol
-    days = np.stack([s.days for s in same_day]).astype(np.float32)
-    minutes = np.stack([s.minutes for s in same_day]).astype(np.float32)
-    return days, minutes, str(last.date)
+    s = samples[-1]
+    return s.days[None], s.minutes[None], str(s.date)
 
 
-def load_day(days_path: Path, minutes_path: Path, date: str | None = None) -> tuple[np.ndarray, np.ndarray, str]:
+def load_day(days_path: Path, minutes_path: Path, date: str | None = None,
+             lookback: int = 64) -> tuple[np.ndarray, np.ndarray, str]:
+    """Tokens of one day from token files or bar files; `lookback` days for bars (the runtime's limit)."""
     if Path(minutes_path).suffix.lower() in BAR_SUFFIXES:
-        return load_bars(days_path, minutes_path, date)
+        return load_bars(days_path, minutes_path, date, lookback)
     return load_tokens(days_path, "days"), load_tokens(minutes_path, "minutes"), date or Path(minutes_path).stem
 
 
