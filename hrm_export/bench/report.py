@@ -11,7 +11,7 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
-from hrm_export.bench.suite import BASELINE
+from hrm_export.bench.candidates import BASELINE
 
 Rows = tuple[list[str], list[list[str]]]  # header, rows
 

@@ -14,14 +14,14 @@ The PyTorch eager fp32 backend is always measured: it is the baseline every othe
 
 from __future__ import annotations
 
-import copy
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 
 from hrm_export.backends.base import Backend
+from hrm_export.bench.candidates import BASELINE, DEFAULT_BACKENDS, PRECISIONS, Candidate, candidates
 from hrm_export.bench.machine import device_class, machine_record
 from hrm_export.bench.memory import PeakRSS, artifact_sizes, device_peak_mb, parameter_bytes, reset_device_peak
 from hrm_export.bench.timing import time_interleaved
@@ -31,14 +31,6 @@ from model_src.layers import film
 from model_src.model import HRM
 
 SCHEMA = "hrm-export/bench-v1"
-BACKENDS = ("torch", "torch-compile", "ort-cpu", "ort-cuda", "tensorrt")
-DEFAULT_BACKENDS = ("torch", "ort-cpu", "ort-cuda", "tensorrt")  # torch-compile: minutes of compiling, opt in
-PRECISIONS = ("fp32", "bf16", "int8-cpu", "int8")
-# The precisions each backend could run at all; other pairs are not listed (int8-cpu is an ONNX Runtime CPU
-# artifact; PyTorch's integer route is not part of the product).
-PAIRS = {"torch": ("fp32", "bf16"), "torch-compile": ("fp32", "bf16"), "ort-cpu": ("fp32", "bf16", "int8-cpu", "int8"),
-         "ort-cuda": ("fp32", "bf16", "int8"), "tensorrt": ("fp32", "bf16", "int8")}
-BASELINE = ("torch", "fp32")
 WINDOW_MINUTES = 256  # the plan's throughput point: 128 days, 256-minute windows
 FULL_SWEEP = (1, 30, 60, 120, 180, 256, 300, 390)
 QUICK_SWEEP = (1, 60, 390)
@@ -60,110 +52,6 @@ class SuiteOptions:
     def __post_init__(self) -> None:
         if self.quick:
             self.batches, self.budget_s = (1,), min(self.budget_s, 0.5)
-
-
-@dataclass
-class Candidate:
-    """One backend × precision the run will measure, or skip with the reason."""
-
-    name: str
-    precision: str
-    make: Callable[[], Backend] | None = None
-    reason: str = ""  # why it is skipped (make is None)
-    facts: dict = field(default_factory=dict)  # threads, compile, cuda graphs, transfers
-
-
-def candidates(manifest: Manifest, reference: HRM, opts: SuiteOptions) -> list[Candidate]:
-    """Every backend × precision asked for, each either buildable here or carrying its skip reason."""
-    from hrm_export.backends.torch_backend import TorchBackend
-
-    dev = opts.device
-    on_gpu = dev.startswith("cuda")
-    threads = torch.get_num_threads()
-    moves = ({"in": "none: feeds built on the device before timing", "out": "none: outputs stay on the device"}
-             if on_gpu else {"in": "none (host memory)", "out": "none (host memory)"})
-    out: list[Candidate] = []
-    for name in opts.backends:
-        precs = [p for p in opts.precisions if p in PAIRS[name]]
-        if not precs:
-            continue
-        unavailable = _backend_unavailable(name, opts)
-        if unavailable:  # one row for the whole backend, not one per precision
-            out.append(Candidate(name, "/".join(precs), reason=unavailable))
-            continue
-        for prec in precs:
-            if name in ("torch", "torch-compile"):
-                compile_ = name == "torch-compile"
-                out.append(Candidate(name, prec, _torch_maker(TorchBackend, reference, prec, dev, compile_),
-                                     facts={"threads": threads, "compile": compile_, "cuda_graphs": False,
-                                            "transfers": moves}))
-            elif name in ("ort-cpu", "ort-cuda"):
-                out.append(_ort_candidate(name, prec, manifest, opts))
-            else:
-                out.append(_trt_candidate(prec, manifest, dev))
-    if not any((c.name, c.precision) == BASELINE for c in out):  # the baseline is never optional
-        out.insert(0, Candidate(*BASELINE, _torch_maker(TorchBackend, reference, "fp32", dev, False),
-                                facts={"threads": threads, "compile": False, "cuda_graphs": False, "transfers": moves}))
-    out.sort(key=lambda c: (c.name, c.precision) != BASELINE)  # baseline first: its figures anchor the ratios
-    return out
-
-
-def _torch_maker(cls, reference: HRM, precision: str, device: str, compile_: bool) -> Callable[[], Backend]:
-    # TorchBackend casts its model in place, so each precision gets its own copy of the reference.
-    return lambda: cls(copy.deepcopy(reference), precision, device, compile=compile_)
-
-
-def _backend_unavailable(name: str, opts: SuiteOptions) -> str:
-    """Why a whole backend cannot run here ("" if it can)."""
-    if name.startswith("ort"):
-        try:
-            ort = __import__("onnxruntime")
-        except ImportError:
-            return "onnxruntime is not installed (pip install 'hrm-export[ort]')"
-        if name == "ort-cuda" and "CUDAExecutionProvider" not in ort.get_available_providers():
-            return "this onnxruntime has no CUDAExecutionProvider (onnxruntime-gpu on a CUDA machine)"
-    if name == "tensorrt":
-        try:
-            __import__("tensorrt")
-        except ImportError:
-            return "TensorRT (libnvinfer) is not installed on this machine"
-    if name in ("ort-cuda", "tensorrt") and not opts.device.startswith("cuda"):
-        return "needs a CUDA device (the run is on the host; pass --device cuda)"
-    return ""
-
-
-def _ort_candidate(name: str, prec: str, manifest: Manifest, opts: SuiteOptions) -> Candidate:
-    if prec == "int8" and name == "ort-cpu":
-        return Candidate(name, prec, reason="Q/DQ int8 is a TensorRT artifact; ONNX Runtime CPU dequantizes it "
-                         "every call (the CPU route is int8-cpu: integer kernels)")
-    if prec == "bf16" and name == "ort-cpu":
-        return Candidate(name, prec, reason="ONNX Runtime's CPU provider has no bf16 MatMul kernel")
-    have = {a.module for a in manifest.artifacts if a.precision == prec and a.format == "onnx"}
-    missing = sorted({"h_module", "l_module", "l_step"} - have)
-    if missing:
-        return Candidate(name, prec, reason=f"bundle has no {prec} ONNX for {', '.join(missing)}")
-    from hrm_export.backends.ort_backend import OrtBackend
-
-    device = opts.device if name == "ort-cuda" else "cpu"
-    threads = opts.threads or 0
-    facts = {"threads": threads or "ORT default (one per physical core)", "compile": False, "cuda_graphs": False,
-             "graph_optimization": "ORT_ENABLE_ALL",
-             "transfers": ({"in": "none: IOBinding on device tensors", "out": "none: bound device outputs"}
-                           if name == "ort-cuda" else {"in": "none (numpy views of torch tensors)",
-                                                       "out": "none (torch views of numpy arrays)"})}
-    return Candidate(name, prec, lambda: OrtBackend(manifest, prec, device, intra_op_threads=threads), facts=facts)
-
-
-def _trt_candidate(prec: str, manifest: Manifest, device: str) -> Candidate:
-    if not any(a.format == "trt-plan" and a.precision == prec for a in manifest.artifacts):
-        return Candidate("tensorrt", prec, reason=f"bundle has no {prec} TensorRT plans (hrm-export build)")
-    try:
-        from hrm_export.backends.trt_backend import TrtBackend
-    except ImportError as e:
-        return Candidate("tensorrt", prec, reason=f"TensorRT backend unavailable: {e}")
-    facts = {"threads": "n/a", "compile": False, "cuda_graphs": False,
-             "transfers": {"in": "none: device tensors bound by pointer", "out": "none: outputs stay on the device"}}
-    return Candidate("tensorrt", prec, lambda: TrtBackend(manifest, prec, device), facts=facts)
 
 
 # -- feeds ---------------------------------------------------------------------------------------------------
@@ -222,7 +110,7 @@ def _heads_call(backend: Backend, cfg, batch: int, device: str, gen: torch.Gener
 
 
 # -- the run -------------------------------------------------------------------------------------------------
-def plan_cells(cfg, opts: SuiteOptions, is_torch: bool) -> list[tuple[str, int, int]]:
+def plan_cells(cfg, opts: SuiteOptions) -> list[tuple[str, int, int]]:
     """(module, batch, seq) for one backend, cheapest first so a slow machine shows progress early."""
     days, full = cfg.max_days, cfg.max_minutes
     sweep = sorted({min(t, full) for t in (QUICK_SWEEP if opts.quick else FULL_SWEEP)})
@@ -235,8 +123,7 @@ def plan_cells(cfg, opts: SuiteOptions, is_torch: bool) -> list[tuple[str, int, 
         cells += [("h_module", b, days), ("l_module", b, full), ("window", b, window), ("day", b, full)]
         if b != 1:
             cells.append(("l_step", b, full - 1))
-        if is_torch:  # the sub-timing runs eager PyTorch: under torch-compile it would repeat torch's figure
-            cells.append(("heads", b, full))
+        cells.append(("heads", b, full))  # timed for the torch backend only (see _measure)
     order = {"l_step": 0, "heads": 1, "h_module": 2, "l_module": 3, "window": 4, "day": 5}
     return sorted(dict.fromkeys(cells), key=lambda c: (c[1], order[c[0]], c[2]))
 
@@ -328,7 +215,7 @@ def _load(cand: Candidate, cfg, dev: str) -> tuple[Backend | None, str, float | 
 
 def _measure(active: list, cfg, opts: SuiteOptions, on_cell) -> list[dict]:
     """Cell by cell, every backend that has the cell timed in alternation (see timing.time_interleaved)."""
-    plan = plan_cells(cfg, opts, is_torch=True)
+    plan = plan_cells(cfg, opts)
     out = []
     for i, (module, batch, seq) in enumerate(plan):
         if on_cell:

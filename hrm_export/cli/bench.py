@@ -10,7 +10,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from hrm_export.bench.suite import BACKENDS, DEFAULT_BACKENDS, PRECISIONS, SuiteOptions
+from hrm_export.bench.candidates import BACKENDS, DEFAULT_BACKENDS, PRECISIONS
+from hrm_export.bench.suite import SuiteOptions
 from hrm_export.cli.options import ArtifactDirArg, JsonOpt
 from hrm_export.errors import EXIT_GATE_FAILED, UserError
 
