@@ -300,3 +300,12 @@ def test_real_daily_bars_become_day_tokens():
     (s,) = build_samples(daily, minute, lookback=64)
     assert s.days.shape == (64, 8) and np.isfinite(s.days).all() and (s.days != 0).any(axis=1).all()
     assert s.prev_close == px
+
+
+def test_offsets_that_change_with_daylight_saving_are_read(tmp_path):
+    path = tmp_path / "dst.csv"
+    path.write_text("timestamp,open,high,low,close,volume\n"
+                    "2021-03-12T09:30:00-05:00,10,10,10,10,5\n"
+                    "2021-03-15T09:30:00-04:00,11,11,11,11,5\n")
+    bars = read_bars(path)
+    assert [t.strftime("%Y-%m-%d %H:%M") for t in bars["timestamp"]] == ["2021-03-12 09:30", "2021-03-15 09:30"]
