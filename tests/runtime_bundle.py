@@ -8,8 +8,10 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import torch
 
+from hrm_export.runtime import Timeline
 from model_src import HRM, tiny_config
 
 
@@ -51,3 +53,13 @@ def copy_bundle(dst: Path) -> Path:
 def tokens(batch: int, n_days: int, n_minutes: int, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     return torch.randn(batch, n_days, 8, generator=g), torch.randn(batch, n_minutes, 11, generator=g)
+
+
+def assert_same_decisions(streamed: Timeline, full: Timeline, atol: float = 1e-4) -> None:
+    sl = slice(streamed.first_minute, streamed.last_minute + 1)
+    np.testing.assert_allclose(streamed.action_logits, full.action_logits[:, sl], atol=atol, rtol=0)
+    np.testing.assert_allclose(streamed.confidence, full.confidence[:, sl], atol=atol, rtol=0)
+    np.testing.assert_allclose(streamed.quantity, full.quantity[:, sl], atol=atol, rtol=0)
+    np.testing.assert_allclose(streamed.q_halt, full.q_halt[:, sl], atol=atol, rtol=0)
+    np.testing.assert_array_equal(streamed.action, full.action[:, sl])
+    np.testing.assert_array_equal(streamed.halted, full.halted[:, sl])

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from runtime_bundle import tiny_bundle, tiny_runtime_model, tokens
-from test_runtime_streaming import assert_same_decisions
+from runtime_bundle import assert_same_decisions, tiny_bundle, tiny_runtime_model, tokens
 
 from hrm_export.errors import UserError
 from hrm_export.runtime import (

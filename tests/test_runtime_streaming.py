@@ -7,22 +7,12 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
-from runtime_bundle import tiny_bundle, tiny_runtime_model, tokens
+from runtime_bundle import assert_same_decisions, tiny_bundle, tiny_runtime_model, tokens
 
 from hrm_export.errors import UserError
-from hrm_export.runtime import HRMRuntime, Timeline
+from hrm_export.runtime import HRMRuntime
 
 BACKENDS = ["torch", "ort-cpu"]
-
-
-def assert_same_decisions(streamed: Timeline, full: Timeline, atol: float = 1e-4) -> None:
-    sl = slice(streamed.first_minute, streamed.last_minute + 1)
-    np.testing.assert_allclose(streamed.action_logits, full.action_logits[:, sl], atol=atol, rtol=0)
-    np.testing.assert_allclose(streamed.confidence, full.confidence[:, sl], atol=atol, rtol=0)
-    np.testing.assert_allclose(streamed.quantity, full.quantity[:, sl], atol=atol, rtol=0)
-    np.testing.assert_allclose(streamed.q_halt, full.q_halt[:, sl], atol=atol, rtol=0)
-    np.testing.assert_array_equal(streamed.action, full.action[:, sl])
-    np.testing.assert_array_equal(streamed.halted, full.halted[:, sl])
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
