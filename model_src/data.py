@@ -41,10 +41,11 @@ class RepairReport:
     source: str
     counts: Counter = field(default_factory=Counter)
 
-    def add(self, what: str, n: int, detail: str = "") -> None:
+    def add(self, what: str, n: int, detail: str = "", log: bool = True) -> None:
         if n:
             self.counts[what] += int(n)
-            logger.info("%s: %s: %d%s", self.source, what, n, f" ({detail})" if detail else "")
+            if log:
+                logger.info("%s: %s: %d%s", self.source, what, n, f" ({detail})" if detail else "")
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.counts)
@@ -79,7 +80,7 @@ def read_bars(path: str | Path, tz: str | None = None) -> pd.DataFrame:
         first_line = None
     else:
         raise DataError(f"{path}: unknown bar file type {path.suffix!r}; fix: use .csv or .parquet")
-    df, report = clean_bars(df, source=str(path), tz=tz, first_line=first_line)
+    df, _ = clean_bars(df, source=str(path), tz=tz, first_line=first_line)
     df.attrs["symbol"] = df.attrs.get("symbol") or path.name.split(".")[0]
     return df
 
@@ -127,12 +128,13 @@ def clean_bars(df: pd.DataFrame, source: str = "bars", tz: str | None = None,
         out = out[~dup.to_numpy()].reset_index(drop=True)
         report.add("duplicate_timestamps", int(dup.sum()), "kept the last row of each timestamp")
     out = _repair_nan(out, where, report)
-    bad = (out[list(PRICES)] <= 0).any(axis=1).to_numpy()
+    prices = out[list(PRICES)].to_numpy()
+    bad = ((prices <= 0) | ~np.isfinite(prices)).any(axis=1)
     if bad.any():
         i = int(np.argmax(bad))
         vals = ", ".join(f"{c}={out.at[i, c]:g}" for c in PRICES)
-        raise DataError(f"{where(int(out.at[i, '_row']))}: non-positive price ({vals}); fix: correct or drop "
-                        f"this row (prices must be > 0; back-adjust splits/dividends multiplicatively)")
+        raise DataError(f"{where(int(out.at[i, '_row']))}: non-positive or infinite price ({vals}); fix: correct "
+                        f"or drop this row (prices must be > 0; back-adjust splits/dividends multiplicatively)")
     if (out["volume"] < 0).any():
         i = int(np.argmax((out["volume"] < 0).to_numpy()))
         raise DataError(f"{where(int(out.at[i, '_row']))}: negative volume {out.at[i, 'volume']:g}; "
@@ -146,6 +148,9 @@ def _ny_timestamps(col: pd.Series, where, tz: str | None) -> pd.Series:
     """Parse a timestamp column to tz-aware New York time; naive values need an explicit `tz`."""
     if isinstance(col.dtype, pd.DatetimeTZDtype):
         return col.dt.tz_convert(NY).reset_index(drop=True)
+    if pd.api.types.is_numeric_dtype(col):  # epoch numbers: seconds or ms or ns is a guess we will not make
+        raise DataError(f"{where(0)}: numeric timestamp {col.iloc[0]!r}; fix: convert it, e.g. "
+                        f"pd.to_datetime(df.timestamp, unit='s', utc=True), and write ISO 8601 with an offset")
     try:
         parsed = pd.to_datetime(col)
     except (ValueError, TypeError):
@@ -242,7 +247,7 @@ def session_arrays(bars: pd.DataFrame, prev_close: float, report: RepairReport) 
     out["filled"] = np.ones(T)
     out["filled"][m] = bars["filled"].to_numpy()
     out["minute"] = np.arange(T)
-    report.add("missing_minutes_filled", T - len(m), "flat bars at the last close, volume 0, filled=1")
+    report.add("missing_minutes_filled", T - len(m), log=False)  # one summary line per build, not per session
     return out
 
 
@@ -273,8 +278,8 @@ def build_samples(daily: pd.DataFrame, minute: pd.DataFrame, lookback: int = 64,
     ts = minute["timestamp"]
     if (ts.dt.second != 0).any() or (ts.dt.microsecond != 0).any():
         i = int(np.argmax(((ts.dt.second != 0) | (ts.dt.microsecond != 0)).to_numpy()))
-        raise DataError(f"{report.source}: minute bar at {ts.iloc[i]} is not on a whole minute; fix: stamp each "
-                        f"bar with its opening minute (e.g. 09:30:00 for 09:30–09:31)")
+        raise DataError(f"{minute.attrs.get('source')}: minute bar at {ts.iloc[i]} is not on a whole minute; "
+                        f"fix: stamp each bar with its opening minute (e.g. 09:30:00 for 09:30–09:31)")
     minute = minute.assign(minute=(ts.dt.hour * 60 + ts.dt.minute - SESSION_OPEN_MINUTE).to_numpy(),
                            date=ts.dt.date.to_numpy())
     before = minute["minute"] < 0
@@ -288,12 +293,13 @@ def build_samples(daily: pd.DataFrame, minute: pd.DataFrame, lookback: int = 64,
         k = int(np.searchsorted(d_dates, date, side="left"))  # daily bars strictly before `date`
         history = rows[1:k]  # row 0 has no previous close
         if len(history) < min_history:
-            report.add("sessions_skipped_short_history", 1, f"{date}: {len(history)} < {min_history} days")
+            report.add("sessions_skipped_short_history", 1, log=False)
             continue
         prev_close = float(d_close[k - 1])
         s = session_arrays(bars, prev_close, report)
         if len(s["close"]) < SESSION_MINUTES:
-            report.add("short_sessions_kept", 1, f"{date}: {len(s['close'])} minutes (half day or early end)")
+            report.add("short_sessions_kept", 1, log=False)
+            logger.info("%s: %s has %d minutes (half day or early end): kept", report.source, date, len(s["close"]))
         days = np.zeros((lookback, N_DAY_FEATURES), np.float32)
         take = history[-lookback:]
         days[lookback - len(take):] = take

@@ -190,7 +190,7 @@ def test_non_positive_price_names_file_line_and_fix(tmp_path, market):
     _, minute = market
     bad = minute.copy()
     bad.loc[300, "low"] = 0.0
-    with pytest.raises(DataError, match=r"bars\.csv line 302: non-positive price .*low=0.*fix: correct or drop"):
+    with pytest.raises(DataError, match=r"bars\.csv line 302: non-positive or infinite price .*low=0.*fix: correct"):
         read_bars(_csv(tmp_path, bad))
     bad.loc[300, "low"] = -1.0
     with pytest.raises(DataError, match=r"row 300: non-positive"):
@@ -309,3 +309,17 @@ def test_offsets_that_change_with_daylight_saving_are_read(tmp_path):
                     "2021-03-15T09:30:00-04:00,11,11,11,11,5\n")
     bars = read_bars(path)
     assert [t.strftime("%Y-%m-%d %H:%M") for t in bars["timestamp"]] == ["2021-03-12 09:30", "2021-03-15 09:30"]
+
+
+def test_timestamps_that_cannot_be_trusted_are_refused(market):
+    _, minute = market
+    epoch = minute.assign(timestamp=minute["timestamp"].astype("int64") // 10**9)
+    with pytest.raises(DataError, match=r"row 0: numeric timestamp .*fix: convert it"):
+        clean_bars(epoch)
+    odd = minute.assign(timestamp=minute["timestamp"] + pd.Timedelta(seconds=30))
+    with pytest.raises(DataError, match="not on a whole minute; fix: stamp each bar with its opening minute"):
+        build_samples(market[0], odd)
+    inf = minute.copy()
+    inf.loc[5, "high"] = np.inf
+    with pytest.raises(DataError, match="row 5: non-positive or infinite price"):
+        clean_bars(inf)
