@@ -106,3 +106,35 @@ def test_random_init_fallback_warns_and_is_reproducible(tmp_path, monkeypatch):
     assert record["path"] is None and record["random_init_seed"] == 0
     m = Manifest(tmp_path, config_dict=reference.HRMConfig().to_dict(), checkpoint=record)
     assert weights_sha256(reference_from_manifest(m)) == record["weights_sha256"]
+
+
+def test_full_size_l_step_exports_and_matches(tmp_path):
+    """The one full-size export of the default suite: l_step of the default HRM at the latency corners."""
+    from hrm_export.export.onnx_module import export_module
+    from hrm_export.export.reference import random_init_model
+
+    model = random_init_model()
+    cfg = model.cfg
+    spec = module_specs(cfg)["l_step"]
+    export_module(LStep(model.l), spec, cfg, tmp_path / "l_step.onnx", opset=23)
+    sess = ort.InferenceSession(str(tmp_path / "l_step.onnx"), providers=["CPUExecutionProvider"])
+    g = torch.Generator().manual_seed(0)
+    for new, past in ((1, 389), (390, 0)):
+        feeds = (torch.randn(1, new, cfg.n_minute_features, generator=g), 0.1 * torch.randn(1, cfg.l_dim, generator=g),
+                 0.1 * torch.randn(1, cfg.l_dim, generator=g),
+                 torch.randn(cfg.l_layers, 2, 1, cfg.l_heads, past, cfg.l_head_dim, generator=g))
+        with torch.no_grad():
+            ref = LStep(model.l)(*feeds)
+        out = sess.run(None, dict(zip(spec.input_names, [f.numpy() for f in feeds], strict=True)))
+        for o, r in zip(out, ref, strict=True):
+            np.testing.assert_allclose(o, r.numpy(), atol=1e-4, rtol=1e-3)
+
+
+@pytest.mark.slow
+def test_full_size_bundle_verifies(tmp_path):
+    """The default model end to end: export with the shipped profiles, verify fp32 on ORT CPU (minutes)."""
+    from hrm_export.verify import verify_bundle
+
+    export_bundle(None, tmp_path)
+    report = verify_bundle(tmp_path, n_random=0)
+    assert report.passed, report.failures()
