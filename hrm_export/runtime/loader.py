@@ -216,7 +216,9 @@ def make_backend(name: str, manifest: Manifest, precision: str, device: str | No
     if name == "tensorrt":
         from hrm_export.backends.trt_backend import TrtBackend
 
-        return TrtBackend(manifest, precision=precision, device=device or "cuda")
+        # hashes were verified above; the TensorRT backend captures its own CUDA graphs per shape bucket
+        return TrtBackend(manifest, precision=precision, device=device or "cuda", cuda_graphs=cuda_graphs,
+                          check_hashes=False)
     if name in ("ort-cuda", "ort-cpu"):
         from hrm_export.backends.ort_backend import OrtBackend
 

@@ -12,8 +12,10 @@ batch are split into chunks of at most `limits.batch` instruments.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
+import threading
 from pathlib import Path
 
 import torch
@@ -50,6 +52,9 @@ class HRMRuntime:
             "device_allocated_bytes": lambda: self.memory.read().device_allocated,
         })
         self._kv_dtype = torch.float32
+        # A TensorRT execution context must not run two enqueues at once; PyTorch inference and ONNX Runtime's
+        # run() are safe to call from several threads, so only TensorRT calls are serialised.
+        self._infer_lock = threading.Lock() if backend.name == "tensorrt" else contextlib.nullcontext()
         backend.activate()
         if warmup:
             self.warmup()
@@ -195,7 +200,7 @@ class HRMRuntime:
         return out["h_tokens"], out["film_gamma"], out["film_beta"]
 
     def _infer(self, module: str, feeds: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        with self.monitor.measure(module):
+        with self._infer_lock, self.monitor.measure(module):
             out = self.backend.infer(module, feeds)
         self.memory.tick()
         return out
