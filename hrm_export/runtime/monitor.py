@@ -12,6 +12,7 @@ import contextlib
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 
 import numpy as np
 
@@ -32,7 +33,7 @@ class PerformanceMonitor:
         self.window, self.prefix = window, prefix
         self._stages: dict[str, _Stage] = {}
         self._lock = threading.Lock()
-        self.counters: dict[str, callable] = {}  # name -> zero-arg function returning a number (cache hits, ...)
+        self.counters: dict[str, Callable[[], float]] = {}  # name -> current value (cache hits, RSS, ...)
 
     def observe(self, stage: str, seconds: float) -> None:
         with self._lock:
