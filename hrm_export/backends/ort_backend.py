@@ -30,6 +30,7 @@ class OrtBackend(Backend):
         intra_op_threads: int = 0,  # 0: ONNX Runtime's default (one per physical core)
         save_optimized: bool = False,  # write <module>.<precision>.ort-opt.onnx beside the ONNX (the ORT artifact)
         check_hashes: bool = True,
+        memory_arena: bool = True,  # off: memory returns after each run (verify's batch-128 cases), a bit slower
     ):
         self.manifest = bundle if isinstance(bundle, Manifest) else Manifest.load(bundle)
         self.precision, self.device = precision, device
@@ -37,6 +38,7 @@ class OrtBackend(Backend):
             raise UserError(f"ort backend device {device!r}", hint="use cpu or cuda[:N]")
         self.name = "ort-cpu" if device == "cpu" else "ort-cuda"
         self.intra_op_threads, self.save_optimized, self.check_hashes = intra_op_threads, save_optimized, check_hashes
+        self.memory_arena = memory_arena
         self.specs = module_specs(self.manifest.config)
         self.check_profiles = True  # refuse shapes outside the artifact's profiles before running
         self._sessions: dict = {}
@@ -65,6 +67,7 @@ class OrtBackend(Backend):
             so = ort.SessionOptions()
             so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
             so.intra_op_num_threads = self.intra_op_threads
+            so.enable_cpu_mem_arena = self.memory_arena
             so.log_severity_level = 3  # errors only: ORT's warnings about unused initializers are noise here
             if self.save_optimized:
                 so.optimized_model_filepath = str(path.with_name(f"{module}.{self.precision}.ort-opt.onnx"))

@@ -1,6 +1,7 @@
 """`verify_bundle`: the PyTorch reference vs a candidate engine on the same feeds, judged against budgets.
 
-Order (Polygraphy's separation): check the bundle and every feed shape, run all cases, then judge.
+Order (Polygraphy's separation): check the bundle and every feed shape before anything runs; then each case
+runs on both engines before it is judged.
 Scopes: each module alone (L gets the reference H's γ/β), composed H → FiLM → L → heads, and streaming
 (l_step chained over a session, 1 and several minutes at a time, against one l_module pass).
 """
@@ -8,7 +9,7 @@ Scopes: each module alone (L gets the reference H's γ/β), composed H → FiLM 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from hrm_export.backends.base import Backend
@@ -18,7 +19,7 @@ from hrm_export.manifest import Manifest
 from hrm_export.profiles import Profile, axis_values, check_shapes
 from hrm_export.specs import MODULES, module_specs
 from hrm_export.verify.feeds import Case, MarketInputs, profile_cases
-from hrm_export.verify.report import Report, judge_decisions, judge_tensors
+from hrm_export.verify.report import HEAD_SCOPES, Report, judge_decisions, judge_tensors
 from hrm_export.verify.run import Runner, RunResult
 
 BACKENDS = ("ort-cpu", "ort-cuda", "tensorrt")
@@ -31,8 +32,9 @@ def make_candidate(name: str, manifest: Manifest, precision: str, intra_op_threa
     if name in ("ort-cpu", "ort-cuda"):
         from hrm_export.backends.ort_backend import OrtBackend
 
+        # hashes were checked once for the whole bundle; no arena: verify's shapes range over 3 orders of size
         return OrtBackend(manifest, precision, "cpu" if name == "ort-cpu" else "cuda",
-                          intra_op_threads=intra_op_threads, check_hashes=False)
+                          intra_op_threads=intra_op_threads, check_hashes=False, memory_arena=False)
     if name == "tensorrt":
         from hrm_export.backends.trt_backend import TrtBackend
 
@@ -78,31 +80,26 @@ def verify_bundle(
     ref = TorchBackend(model, "fp32", "cpu")
     cand = make_candidate(backend, manifest, precision, intra_op_threads)
     step = on_step or (lambda _: None)
-    results: list[RunResult] = []
+    rows, heads, saved = [], [], []
     with ref, cand:
         runner = Runner(ref, cand, cfg, inputs)
-        for case in cases:
-            for module in MODULES:
-                step(f"{module} @ {case.label}")
-                results.append(runner.run_module(module, case))
-            step(f"composed @ {case.label}")
-            results.append(runner.run_composed(case))
-        if streaming:
-            for label, chunks in STREAMING_CHUNKS.items():
-                step(f"streaming {label}")
-                results.append(runner.run_streaming(batch=2, chunks=chunks, label=label))
-
-    # judge (after every run: a crash mid-run leaves no half-judged report)
-    rows = [row for r in results for row in judge_tensors(r, budget_file, precision)]
-    decision, decision_failures = judge_decisions(results, decision_budget)
-    if save_inputs or save_outputs:
+        for result in _run_all(runner, cases, streaming, step):
+            # Each case has fully run on both engines before it is judged; its big tensors (a batch-128 K/V
+            # cache is 1 GB) are dropped right after, so memory stays bounded by one case.
+            rows += judge_tensors(result, budget_file, precision)
+            if result.scope in HEAD_SCOPES:
+                heads.append(result.heads_only())
+            if result.scope == save_module and (save_inputs or save_outputs):
+                saved.append(result)
+            del result
+    decision, decision_failures = judge_decisions(heads, decision_budget)
+    if saved:
         from hrm_export.verify import polygraphy_io
 
-        chosen = [r for r in results if r.scope == save_module]
         if save_inputs:
-            polygraphy_io.save_inputs(chosen, save_inputs)
+            polygraphy_io.save_inputs(saved, save_inputs)
         if save_outputs:
-            polygraphy_io.save_outputs(chosen, save_outputs)
+            polygraphy_io.save_outputs(saved, save_outputs)
     meta = {
         "bundle": str(manifest.dir), "backend": backend, "precision": precision, "reference": "torch/fp32@cpu",
         "checkpoint": manifest.checkpoint, "budgets": str(budget_file.path), "inputs": inputs.source, "seed": seed,
@@ -110,6 +107,19 @@ def verify_bundle(
         else [], "elapsed_s": time.perf_counter() - t0,
     }
     return Report(meta, rows, decision, decision_budget, decision_failures)
+
+
+def _run_all(runner: Runner, cases: list[Case], streaming: bool, step) -> Iterator[RunResult]:
+    for case in cases:
+        for module in MODULES:
+            step(f"{module} @ {case.label}")
+            yield runner.run_module(module, case)
+        step(f"composed @ {case.label}")
+        yield runner.run_composed(case)
+    if streaming:
+        for label, chunks in STREAMING_CHUNKS.items():
+            step(f"streaming {label}")
+            yield runner.run_streaming(batch=2, chunks=chunks, label=label)
 
 
 def _user_case(point: dict[str, int], profiles: list[Profile], cfg) -> Case:

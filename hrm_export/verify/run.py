@@ -25,6 +25,11 @@ class RunResult:
     ref: dict[str, Tensor]
     cand: dict[str, Tensor]
 
+    def heads_only(self) -> RunResult:
+        """The same result without feeds and caches: what the decision gates need, a few MB at most."""
+        keep = ("action_logits", "quantity", "q_values")
+        return RunResult(self.scope, self.label, {}, {k: self.ref[k] for k in keep}, {k: self.cand[k] for k in keep})
+
 
 def _cpu(d: dict[str, Tensor]) -> dict[str, Tensor]:
     return {k: v.detach().cpu() for k, v in d.items()}
