@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -190,7 +191,8 @@ def train(args) -> dict:
     assert per_epoch >= 1, f"{len(train_set)} training days cannot fill a batch of {args.batch_size}"
 
     provenance = {
-        "command": " ".join(["python -m model_src.train", *sys.argv[1:]]), "seed": args.seed,
+        "command": shlex.join(["python", "-m", "model_src.train", *args.argv]), "seed": args.seed,
+        "torch": torch.__version__, "threads": torch.get_num_threads(),
         "data": dataclasses.asdict(spec), "labels": dataclasses.asdict(labels), "crop_minutes": args.crop,
         "batch_size": args.batch_size, "world_size": dist.world, "train_days": len(train_set),
         "val_days": len(val_set), "amp": args.amp, "machine": args.machine,
@@ -296,7 +298,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     a("--machine", default="", help="free text recorded in the provenance, e.g. '2-core CPU'")
     a("--jsonl", help="write JSON lines of progress to FILE ('-' for stdout)")
     a("--no-progress", action="store_true", help="no progress bar")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded in the provenance
+    return args
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -23,12 +23,13 @@ def run(tmp_path, name, *extra):
 
 
 def test_tiny_training_learns_the_synthetic_market(tmp_path):
-    final, events = run(tmp_path, "learn", "--days", "120", "--steps", "60", "--batch-size", "8", "--crop", "48",
+    final, events = run(tmp_path, "learn", "--days", "160", "--steps", "60", "--batch-size", "8", "--crop", "48",
                         "--lr", "3e-3", "--warmup", "10", "--eval-every", "60", "--seed", "1")
-    losses = [e["loss"] for e in events if e["event"] == "train"]
-    first, last = sum(losses[:10]) / 10, sum(losses[-10:]) / 10
-    assert last < 0.9 * first, f"loss did not decrease: {first:.4f} -> {last:.4f}"
-    assert final["val_accuracy"] > final["val_majority_baseline"] + 0.02, final
+    # the action cross-entropy: the total also holds the ACT loss, whose targets move as accuracy grows
+    ce = [e["action_ce"] for e in events if e["event"] == "train"]
+    first, last = sum(ce[:5]) / 5, sum(ce[-10:]) / 10
+    assert last < 0.85 * first, f"action loss did not decrease: {first:.4f} -> {last:.4f}"
+    assert final["val_accuracy"] > final["val_majority_baseline"] + 0.05, final
 
 
 def test_resume_reproduces_the_uninterrupted_run(tmp_path):
