@@ -82,11 +82,12 @@ def _pool(cfg: HRMConfig, seed: int, n: int) -> tuple[str, Tensor, Tensor]:
         from model_src.data import stack_samples, synthetic_samples
     except ImportError:
         return ("gaussian-walk fallback (model_src.data missing)", *_fallback(cfg, seed, n))
-    samples = [s for s in synthetic_samples(n + 4, seed=seed, lookback=D)
+    # n + 12 sessions: the first few lack history (skipped by build_samples) and half days are left out
+    samples = [s for s in synthetic_samples(n + 12, seed=seed, lookback=D)
                if s.days.shape[0] >= D and s.minutes.shape[0] >= T][:n]
     if not samples:
         return ("gaussian-walk fallback (no full synthetic sessions)", *_fallback(cfg, seed, n))
-    days, minutes = stack_samples([s for s in samples])  # (N, D, F_day), (N, T, F_min)
+    days, minutes = stack_samples(samples, crop_minutes=T)  # (N, D, F_day), (N, T, F_min)
     return "model_src.data.synthetic_samples", days[:, -D:].float(), minutes[:, :T].float()
 
 
