@@ -52,12 +52,9 @@ def inspect(path: PathArg, as_json: JsonOpt = False) -> None:
 
 
 def _print_file(console: Console, d: dict) -> None:
-    if "note" in d:
-        console.print(f"  [yellow]{d['note']}[/]")
-        return
-    if "inputs" not in d:  # a plan description: whatever keys it has
+    if d.get("format") == "trt-plan" or "inputs" not in d:  # a plan (or a note why not): whatever keys it has
         for k, v in d.items():
-            console.print(f"  {k}: {v}")
+            console.print(f"  {k}: {v}", highlight=False, markup=False)
         return
     table = Table(show_header=True, box=None, pad_edge=False)
     for col in ("", "name", "dtype", "shape"):

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from hrm_export.errors import UserError
 from hrm_export.export.onnx_module import export_module
 from hrm_export.export.reference import load_reference
 from hrm_export.manifest import MANIFEST_NAME, Artifact, Manifest
@@ -38,8 +39,6 @@ def export_bundle(
 
     `on_module(name, seconds)` is called after each module is written (the CLI's progress bar).
     """
-    from hrm_export.errors import UserError
-
     if opset < MIN_OPSET:
         raise UserError(f"opset {opset} is below {MIN_OPSET}", hint=f"use --opset {MIN_OPSET} or more "
                         f"(default {DEFAULT_OPSET})")
