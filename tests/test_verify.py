@@ -119,3 +119,16 @@ def test_near_ties_are_excluded_and_flips_counted():
     s = merge([decision_stats(cand, ref, near_tie=1e-3)])
     assert s["ties"] == 1 and s["action_judged"] == 1 and s["action_agreement"] == 0.0
     assert sum(b["flips"] for b in s["margin_bins"]) == 2
+
+
+def test_ort_backend_saves_the_optimized_model_and_names_missing_precisions(tmp_path):
+    import shutil
+
+    from hrm_export.errors import ManifestError
+
+    bundle = shutil.copytree(tiny_bundle(), tmp_path / "bundle")
+    with OrtBackend(bundle, save_optimized=True, intra_op_threads=1) as b:
+        b.infer("h_module", {"days": torch.zeros(1, 3, 8)})
+    assert (bundle / "h_module.fp32.ort-opt.onnx").stat().st_size > 0
+    with pytest.raises(ManifestError, match="no h_module/int8/onnx artifact"):
+        OrtBackend(bundle, precision="int8").activate()
