@@ -208,3 +208,37 @@ def test_parser_error_names_node_and_module(tiny_onnx):
     assert "failed: boom" in describe_parser_error(paths["l_module"], "l_module", "boom")
     by_name = describe_parser_error(paths["l_module"], "l_module", "x", node_name=target.node, op="MatMul")
     assert f"node {target.node!r} (MatMul)" in by_name
+
+# ---------------------------------------------------------------- Q/DQ graphs TensorRT can take
+
+
+def _qdq_model(path, zp_type, zp_value):
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    dtype = {TensorProto.INT8: np.int8, TensorProto.UINT8: np.uint8}[zp_type]
+    inits = [numpy_helper.from_array(np.array(0.1, np.float32), "s"),
+             numpy_helper.from_array(np.array(zp_value, dtype), "zp")]
+    nodes = [helper.make_node("QuantizeLinear", ["x", "s", "zp"], ["q"], name="/blocks.0/attn/qkv/QuantizeLinear"),
+             helper.make_node("DequantizeLinear", ["q", "s", "zp"], ["y"], name="/blocks.0/attn/qkv/DequantizeLinear")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4])], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)]), str(path))
+    return path
+
+
+def test_symmetric_int8_qdq_passes_and_asymmetric_is_refused(tmp_path):
+    from onnx import TensorProto
+
+    from hrm_export.build.graph_checks import check_qdq_for_tensorrt, qdq_problems
+    from hrm_export.errors import UserError
+
+    check_qdq_for_tensorrt(_qdq_model(tmp_path / "ok.onnx", TensorProto.INT8, 0), "l_module")
+    bad = _qdq_model(tmp_path / "zp.onnx", TensorProto.INT8, 3)
+    assert [i for i, _ in qdq_problems(bad)] == [0, 1]
+    with pytest.raises(UserError) as e:
+        check_qdq_for_tensorrt(bad, "l_module")
+    assert "from l_module.blocks.0.attn.qkv: non-zero zero point" in str(e.value) and "(+1 more)" in str(e.value)
+    with pytest.raises(UserError, match="zero point type UINT8"):
+        check_qdq_for_tensorrt(_qdq_model(tmp_path / "u8.onnx", TensorProto.UINT8, 128), "l_module")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hrm_export.build.graph_checks import check_qdq_for_tensorrt
 from hrm_export.build.options import BuildOptions
 from hrm_export.build.shapes import ProfileShapes, check_profile_shapes, profile_shapes
 from hrm_export.errors import ManifestError
@@ -59,6 +60,7 @@ def plan_jobs(manifest: Manifest, opts: BuildOptions) -> tuple[list[PlanJob], li
                 missing.append(f"{module}/{precision}: no {precision} ONNX in the bundle")
                 continue
             job = PlanJob(module, precision, onnx, plan_name(module, precision))
+            check_qdq_for_tensorrt(manifest.artifact_path(onnx), module)
             for p in profiles:
                 shapes = profile_shapes(p, specs[module])
                 check_profile_shapes(manifest.artifact_path(onnx), module, p.name, shapes, cfg)
