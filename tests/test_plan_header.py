@@ -102,3 +102,27 @@ def test_foreign_compute_capability_is_refused(plan):
 def test_header_disagreeing_with_the_manifest_is_refused(plan):
     with pytest.raises(PlanError, match="header says TensorRT 10.13.0.35 but the manifest records 11.4.0"):
         runnable(plan, built_version="11.4.0.106", running_version="11.4.0.106")
+
+
+def test_describe_plan_without_tensorrt_shows_header_and_manifest_record(tmp_path):
+    from hrm_export.build.plan_info import describe_plan
+    from hrm_export.build.tensorrt import tensorrt_version
+    from hrm_export.manifest import Artifact, Manifest
+    from model_src.checkpoint import file_sha256
+    from model_src.config import tiny_config
+
+    if tensorrt_version() is not None:
+        pytest.skip("TensorRT installed: describe_plan deserializes instead (tests/tensorrt)")
+    plan = tmp_path / "h_module.bf16.plan"
+    plan.write_bytes(plan_bytes((11, 4, 0, 106)))
+    m = Manifest(dir=tmp_path, config_dict=tiny_config().to_dict())
+    m.add(Artifact("h_module", "bf16", "trt-plan", plan.name, file_sha256(plan), profile=["latency"],
+                   extra={"tensorrt_version": "11.4.0.106", "compute_capability": "9.0"}))
+    m.save()
+    info = describe_plan(plan)
+    assert info["tensorrt_version"] == "11.4.0.106" and info["bytes"] == len(plan_bytes())
+    assert info["manifest"]["module"] == "h_module" and info["manifest"]["sha256_matches"]
+    assert info["manifest"]["extra"]["compute_capability"] == "9.0"
+    assert "TensorRT is not installed" in info["note"] and "pip install tensorrt-cu" in info["note"]
+    plan.write_bytes(plan_bytes((11, 4, 0, 107)))  # changed after the build
+    assert describe_plan(plan)["manifest"]["sha256_matches"] is False
