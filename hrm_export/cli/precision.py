@@ -150,8 +150,8 @@ def bench_cpu(
     base = {t.module: t.median_ms for t in timings if t.precision == "fp32"}
     for t in timings:
         speed = f"{base[t.module] / t.median_ms:.2f}×" if t.module in base else ""
-        table.add_row(t.module, t.precision, str(t.batch), str(t.minutes), f"{t.median_ms:.1f}", f"{t.p90_ms:.1f}",
-                      speed)
+        table.add_row(t.module, t.precision, str(t.batch), str(t.minutes or "—"), f"{t.median_ms:.1f}",
+                      f"{t.p90_ms:.1f}", speed)
     Console().print(table)
 
 
