@@ -132,3 +132,22 @@ def test_ort_backend_saves_the_optimized_model_and_names_missing_precisions(tmp_
     assert (bundle / "h_module.fp32.ort-opt.onnx").stat().st_size > 0
     with pytest.raises(ManifestError, match="no h_module/int8/onnx artifact"):
         OrtBackend(bundle, precision="int8").activate()
+
+
+def test_reference_micro_batches_equal_the_whole_batch(monkeypatch):
+    import hrm_export.verify.run as run
+    from hrm_export.backends.torch_backend import TorchBackend
+    from hrm_export.export.reference import reference_from_manifest
+    from hrm_export.manifest import Manifest
+    from hrm_export.verify.feeds import Case, MarketInputs
+
+    m = Manifest.load(tiny_bundle())
+    with TorchBackend(reference_from_manifest(m)) as ref, OrtBackend(m) as cand:
+        runner = run.Runner(ref, cand, m.config, MarketInputs(m.config, seed=0))
+        case = Case("t", (("batch", 4), ("days", 5), ("minutes", 9), ("new_minutes", 3), ("past_minutes", 6)))
+        monkeypatch.setattr(run, "REF_BATCH", 1)
+        result = runner.run_module("l_step", case)
+        whole = ref.infer("l_step", result.feeds)
+    assert result.ref["present_kv"].shape[2] == 4
+    for k, v in whole.items():
+        torch.testing.assert_close(result.ref[k], v, atol=1e-6, rtol=1e-5)

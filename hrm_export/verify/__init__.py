@@ -86,11 +86,13 @@ def verify_bundle(
         for result in _run_all(runner, cases, streaming, step):
             # Each case has fully run on both engines before it is judged; its big tensors (a batch-128 K/V
             # cache is 1 GB) are dropped right after, so memory stays bounded by one case.
+            if result.scope == save_module and (save_inputs or save_outputs):
+                saved.append(result)
+            else:
+                result.feeds = {}  # judging needs outputs only
             rows += judge_tensors(result, budget_file, precision)
             if result.scope in HEAD_SCOPES:
                 heads.append(result.heads_only())
-            if result.scope == save_module and (save_inputs or save_outputs):
-                saved.append(result)
             del result
     decision, decision_failures = judge_decisions(heads, decision_budget)
     if saved:

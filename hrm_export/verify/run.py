@@ -13,8 +13,11 @@ import torch
 from torch import Tensor
 
 from hrm_export.backends.base import Backend
+from hrm_export.specs import module_specs
 from hrm_export.verify.feeds import Case, MarketInputs
 from model_src.config import HRMConfig
+
+REF_BATCH = 16  # rows per reference call (see Runner._ref)
 
 
 @dataclass
@@ -38,10 +41,25 @@ def _cpu(d: dict[str, Tensor]) -> dict[str, Tensor]:
 class Runner:
     def __init__(self, ref: Backend, cand: Backend, cfg: HRMConfig, inputs: MarketInputs):
         self.ref, self.cand, self.cfg, self.inputs = ref, cand, cfg, inputs
+        self.specs = module_specs(cfg)
+
+    def _ref(self, module: str, feeds: dict[str, Tensor]) -> dict[str, Tensor]:
+        """The reference's outputs, computed REF_BATCH rows at a time: batch rows are independent, and a batch-128
+        K/V cache built in one go would take several GB. The candidate always runs the whole batch."""
+        spec = self.specs[module]
+        B = next(iter(feeds.values())).shape[_batch_dim(spec.inputs[0])]
+        if B <= REF_BATCH:
+            return _cpu(self.ref.infer(module, feeds))
+        parts = []
+        for i in range(0, B, REF_BATCH):
+            part = {t.name: feeds[t.name].narrow(_batch_dim(t), i, min(REF_BATCH, B - i)) for t in spec.inputs
+                    if t.name in feeds}
+            parts.append(_cpu(self.ref.infer(module, part)))
+        return {t.name: torch.cat([p[t.name] for p in parts], dim=_batch_dim(t)) for t in spec.outputs}
 
     def _film(self, backend: Backend, days: Tensor) -> dict[str, Tensor]:
         """γ/β (and h_tokens for cross-attention) that `backend`'s H-module gives these days."""
-        h = backend.infer("h_module", {"days": days})
+        h = self._ref("h_module", {"days": days}) if backend is self.ref else backend.infer("h_module", {"days": days})
         keep = ("film_gamma", "film_beta", "h_tokens") if self.cfg.cross_attention else ("film_gamma", "film_beta")
         return {k: h[k] for k in keep}
 
@@ -51,7 +69,7 @@ class Runner:
         empty = torch.zeros(self.cfg.l_layers, 2, B, self.cfg.l_heads, 0, self.cfg.l_head_dim)
         if minutes.shape[1] == 0:
             return empty
-        return self.ref.infer("l_step", {"minutes": minutes, **film, "past_kv": empty})["present_kv"].cpu()
+        return self._ref("l_step", {"minutes": minutes, **film, "past_kv": empty})["present_kv"]
 
     def feeds(self, module: str, case: Case) -> dict[str, Tensor]:
         """The feeds of one module at one profile point; L gets the γ/β the reference H-module produced."""
@@ -69,7 +87,7 @@ class Runner:
 
     def run_module(self, module: str, case: Case) -> RunResult:
         feeds = self.feeds(module, case)
-        return RunResult(module, case.label, feeds, _cpu(self.ref.infer(module, feeds)),
+        return RunResult(module, case.label, feeds, self._ref(module, feeds),
                          _cpu(self.cand.infer(module, feeds)))
 
     def run_composed(self, case: Case) -> RunResult:
@@ -88,7 +106,7 @@ class Runner:
         T = self.cfg.max_minutes
         days, minutes = self.inputs.batch(batch, self.cfg.max_days, T)
         film = _cpu(self._film(self.ref, days))
-        ref = _cpu(self.ref.infer("l_module", {"minutes": minutes, **film}))
+        ref = self._ref("l_module", {"minutes": minutes, **film})
         kv = torch.zeros(self.cfg.l_layers, 2, batch, self.cfg.l_heads, 0, self.cfg.l_head_dim)
         kv = kv.to(self.cand.device)
         film_c = {k: v.to(self.cand.device) for k, v in film.items()}
@@ -101,6 +119,10 @@ class Runner:
                 parts[k].append(v.cpu())
         cand = {k: torch.cat(v, dim=1) for k, v in parts.items()}
         return RunResult("streaming", label, {"minutes": minutes, **film}, ref, cand)
+
+
+def _batch_dim(t) -> int:
+    return t.axes.index("batch")
 
 
 def _offset(label: str) -> int:
