@@ -16,7 +16,7 @@ from pathlib import Path
 
 from hrm_export.build.options import BuildOptions
 from hrm_export.build.plans import build_job, plan_jobs
-from hrm_export.build.tensorrt import install_command, require_tensorrt, tensorrt_version
+from hrm_export.build.tensorrt import compute_capability, install_command, require_tensorrt, tensorrt_version
 from hrm_export.manifest import Manifest
 
 DONE, SKIPPED, FAILED = "done", "SKIPPED", "FAILED"
@@ -59,8 +59,9 @@ def run_build(out: str | Path, checkpoint: Path | None, opts: BuildOptions, prog
     """Run every step into `out`; `progress` (rich Progress) shows long steps, `log` prints one-line notes.
     `verify` / `bench` False skip the closing summaries (reported SKIPPED)."""
     opts.validate()
-    if opts.require_tensorrt:
-        require_tensorrt()  # before any file is written: exit 1, nothing half-made
+    if opts.require_tensorrt:  # before any file is written: exit 1, nothing half-made
+        require_tensorrt()
+        compute_capability()  # a GPU to build on
     out = Path(out)
     report = BuildReport(str(out))
 
@@ -78,6 +79,9 @@ def run_build(out: str | Path, checkpoint: Path | None, opts: BuildOptions, prog
     if version is None:
         report.add("tensorrt", SKIPPED, f"TensorRT not installed; {len(jobs)} plan(s) shape-checked, none built. "
                    f"Install: {install_command()}; then rerun with --require-tensorrt", t0)
+    elif not _gpu():
+        report.add("tensorrt", SKIPPED, f"TensorRT {version} is installed but no CUDA GPU is visible; "
+                   f"{len(jobs)} plan(s) shape-checked, none built. Build on the GPU the plans will serve on", t0)
     elif not jobs:
         report.add("tensorrt", SKIPPED, "no ONNX artifact to build from: " + "; ".join(missing), t0)
     else:
@@ -97,6 +101,12 @@ def run_build(out: str | Path, checkpoint: Path | None, opts: BuildOptions, prog
     report.artifacts = [{"module": a.module, "precision": a.precision, "format": a.format, "path": a.path}
                         for a in manifest.artifacts]
     return report
+
+
+def _gpu() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def _export(out: Path, checkpoint: Path | None, opts: BuildOptions, progress, log, opset: int | None) -> Manifest:
