@@ -23,7 +23,7 @@ DAY_FEATURES = (
     "close_loc",  # where the close sits in the day's range, -1 (low) .. +1 (high)
     "volume_z",  # log-volume z-score against the 20 previous days
     "rv5",  # realized volatility: RMS of the last 5 daily log returns, %
-    "ret5",  # log(close / close 5 days earlier), %
+    "ret5",  # log(close / close 5 days earlier) / √5, % per √day (comparable to ret)
 )
 MINUTE_FEATURES = (
     "ret_1m",  # log(close / previous minute's close), 10 bp
@@ -93,7 +93,8 @@ def day_feature_rows(open_, high, low, close, volume) -> np.ndarray:
     r0 = np.nan_to_num(ret)  # row 0's NaN return must not poison the cumulative sums below
     rv5 = np.sqrt(_rolling_sum(r0 * r0, RV_DAYS) / np.minimum(np.arange(N), RV_DAYS).clip(min=1))
     back = np.maximum(np.arange(N) - RV_DAYS, 0)
-    ret5 = np.log(c / c[back])
+    # divided by √(days spanned) so that it has the scale of a one-day return and is rarely clipped
+    ret5 = np.log(c / c[back]) / np.sqrt(np.maximum(np.arange(N) - back, 1))
     vol_z = _past_zscore(np.log1p(v), DAY_VOLUME_WINDOW, MIN_VOLUME_HISTORY, VOLUME_STD_FLOOR)
     rows = np.stack([
         ret * PCT,

@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from model_src.data import clean_bars, stack_samples, synthetic_samples
 from model_src.labels import LabelConfig, session_labels
@@ -69,23 +70,31 @@ def test_overnight_gaps_lean_with_the_regime(market):
 
 
 def test_forward_returns_are_partly_predictable():
-    """Least squares on today's tokens (plus yesterday's day token) predicts the 15-minute forward return
-    out of sample, and the sign rule built on it beats the majority class of the action labels."""
-    samples = synthetic_samples(200, seed=5, lookback=4)
+    """A small MLP on one minute's tokens plus yesterday's day token, trained on the first 70 % of days,
+    beats the majority class of the 15-minute action labels on the last 30 %: the signal is learnable."""
+    torch.manual_seed(0)
+    samples = synthetic_samples(250, seed=5, lookback=4)
     days, minutes = stack_samples(samples)
     B, T, _ = minutes.shape
-    x = np.concatenate([minutes.numpy(), np.repeat(days[:, -1:, :].numpy(), T, axis=1)], axis=-1)  # (B, T, 19)
-    x = np.concatenate([x, x[..., 1:2] * x[..., 11 + 2:11 + 3], np.ones((B, T, 1))], axis=-1)
-    lab_cfg = LabelConfig()
-    fwd = np.stack([np.log(s.minute_close[np.minimum(np.arange(T) + 15, T - 1)] / s.minute_close) for s in samples])
-    labels = np.stack([session_labels(s.minute_close, lab_cfg)[0] for s in samples])
+    x = torch.cat([minutes, days[:, -1:, :].expand(B, T, -1)], dim=-1)  # (B, T, 19)
+    y = torch.from_numpy(np.stack([session_labels(s.minute_close, LabelConfig())[0] for s in samples]))  # (B, T)
     ntr = int(B * 0.7)
-    coef, *_ = np.linalg.lstsq(x[:ntr].reshape(-1, x.shape[-1]), fwd[:ntr].ravel(), rcond=None)
-    pred = x[ntr:] @ coef  # (B_val, T)
-    resid = fwd[ntr:] - pred
-    r2 = 1.0 - resid.var() / fwd[ntr:].var()
-    assert r2 > 0.02, r2
-    rule = np.where(pred > lab_cfg.band, 2, np.where(pred < -lab_cfg.band, 0, 1))
-    majority = np.bincount(labels[:ntr].ravel(), minlength=3).argmax()
-    acc, base = np.mean(rule == labels[ntr:]), np.mean(labels[ntr:] == majority)
-    assert acc > base + 0.03, (acc, base)
+    xtr, ytr = x[:ntr].reshape(-1, x.shape[-1]), y[:ntr].reshape(-1)
+    net = torch.nn.Sequential(torch.nn.Linear(x.shape[-1], 64), torch.nn.GELU(), torch.nn.Linear(64, 3))
+    opt = torch.optim.Adam(net.parameters(), 2e-3)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny matmuls: extra threads only wait on each other (10× slower on a busy machine)
+    try:
+        for _ in range(3):
+            for idx in torch.randperm(len(xtr)).split(1024):
+                loss = torch.nn.functional.cross_entropy(net(xtr[idx]), ytr[idx])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+    finally:
+        torch.set_num_threads(threads)
+    with torch.no_grad():
+        pred = net(x[ntr:]).argmax(-1)  # (B_val, T)
+    majority = torch.bincount(ytr, minlength=3).argmax()
+    acc, base = (pred == y[ntr:]).float().mean().item(), (y[ntr:] == majority).float().mean().item()
+    assert acc > base + 0.05, (acc, base)
