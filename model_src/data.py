@@ -31,6 +31,7 @@ PRICES = ("open", "high", "low", "close")
 COLUMNS = ("timestamp", *PRICES, "volume")
 TIMESTAMP_ALIASES = ("date", "datetime", "time")  # common names for the timestamp column in vendor files
 MIN_HISTORY_DAYS = 5  # sessions with fewer daily tokens of history than this are skipped
+SUSPICIOUS_GAP = 0.2  # |log(first open / previous daily close)| above this is logged as a likely basis mismatch
 PARQUET_HINT = "pip install 'hrm-export[data]' (pyarrow)"
 
 
@@ -260,7 +261,7 @@ def build_samples(daily: pd.DataFrame, minute: pd.DataFrame, lookback: int = 64,
     collect the counts of what was repaired or dropped.
     """
     assert lookback >= 1 and min_history >= 1, "lookback and min_history must be >= 1"
-    report = report if report is not None else RepairReport("build_samples")
+    report = report if report is not None else RepairReport(str(minute.attrs.get("source", "minute bars")))
     daily, daily_rep = clean_bars(daily, source=daily.attrs.get("source", "daily bars"))
     minute, minute_rep = clean_bars(minute, source=minute.attrs.get("source", "minute bars"))
     report.counts.update(daily_rep.counts)
@@ -297,6 +298,11 @@ def build_samples(daily: pd.DataFrame, minute: pd.DataFrame, lookback: int = 64,
             continue
         prev_close = float(d_close[k - 1])
         s = session_arrays(bars, prev_close, report)
+        if abs(np.log(s["open"][0] / prev_close)) > SUSPICIOUS_GAP:
+            report.add("suspicious_gaps", 1, log=False)
+            logger.warning("%s: %s opens %.1f%% away from the previous daily close %g; are the daily and minute "
+                           "bars on the same price basis (both split-adjusted or both raw)?", report.source, date,
+                           100 * (s["open"][0] / prev_close - 1), prev_close)
         if len(s["close"]) < SESSION_MINUTES:
             report.add("short_sessions_kept", 1, log=False)
             logger.info("%s: %s has %d minutes (half day or early end): kept", report.source, date, len(s["close"]))

@@ -323,3 +323,15 @@ def test_timestamps_that_cannot_be_trusted_are_refused(market):
     inf.loc[5, "high"] = np.inf
     with pytest.raises(DataError, match="row 5: non-positive or infinite price"):
         clean_bars(inf)
+
+
+def test_daily_and_minute_bars_on_different_price_bases_are_flagged(market, caplog):
+    daily, minute = market
+    halved = daily.copy()  # e.g. split-adjusted daily bars with raw minute bars
+    for c in ("open", "high", "low", "close"):
+        halved[c] = halved[c] / 2
+    report = RepairReport("test")
+    with caplog.at_level(logging.WARNING, logger="model_src.data"):
+        build_samples(halved, minute, lookback=8, report=report)
+    assert report.as_dict()["suspicious_gaps"] == N_DAYS - 6
+    assert "same price basis" in caplog.text
