@@ -268,6 +268,13 @@ def build_samples(daily: pd.DataFrame, minute: pd.DataFrame, lookback: int = 64,
     report.counts.update(minute_rep.counts)
     symbol = str(minute.attrs.get("symbol") or daily.attrs.get("symbol") or "UNKNOWN")
 
+    d_utc = daily["timestamp"].dt.tz_convert("UTC")
+    if len(daily) and ((d_utc.dt.hour == 0) & (d_utc.dt.minute == 0)).all():
+        # 00:00 UTC is 19:00/20:00 New York of the previous date: each bar would land before its own session,
+        # so the day tokens of session d would contain day d's close (look-ahead)
+        raise DataError(f"{daily.attrs.get('source')}: daily bars are stamped at 00:00 UTC, which is the previous "
+                        f"New York date; fix: stamp them with their New York date (e.g. dates with "
+                        f"tz='America/New_York')")
     d_dates = daily["timestamp"].dt.date.to_numpy()
     dup_date = pd.Series(d_dates).duplicated(keep="last").to_numpy()
     if dup_date.any():  # two stamps on one New York date (e.g. 00:00 and 16:00): keep the later bar
@@ -283,6 +290,11 @@ def build_samples(daily: pd.DataFrame, minute: pd.DataFrame, lookback: int = 64,
                         f"fix: stamp each bar with its opening minute (e.g. 09:30:00 for 09:30–09:31)")
     minute = minute.assign(minute=(ts.dt.hour * 60 + ts.dt.minute - SESSION_OPEN_MINUTE).to_numpy(),
                            date=ts.dt.date.to_numpy())
+    by_date = minute.groupby("date")["minute"]
+    if len(minute) and ((by_date.min() == 1) & (by_date.max() == SESSION_MINUTES)).all():
+        raise DataError(f"{minute.attrs.get('source')}: every session runs 09:31–16:00, so the bars look stamped "
+                        f"with their closing minute; fix: subtract one minute from the timestamps (a bar is stamped "
+                        f"with its opening minute)")
     before = minute["minute"] < 0
     after = minute["minute"] >= SESSION_MINUTES
     report.add("bars_before_open_dropped", int(before.sum()), "before 09:30 New York")

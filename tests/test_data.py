@@ -335,3 +335,13 @@ def test_daily_and_minute_bars_on_different_price_bases_are_flagged(market, capl
         build_samples(halved, minute, lookback=8, report=report)
     assert report.as_dict()["suspicious_gaps"] == N_DAYS - 6
     assert "same price basis" in caplog.text
+
+
+def test_stamps_that_would_shift_bars_are_refused(market):
+    daily, minute = market
+    utc_midnight = daily.assign(timestamp=daily["timestamp"].dt.tz_localize(None).dt.tz_localize("UTC"))
+    with pytest.raises(DataError, match="00:00 UTC, which is the previous New York date; fix:"):
+        build_samples(utc_midnight, minute)
+    end_stamped = minute.assign(timestamp=minute["timestamp"] + pd.Timedelta(minutes=1))
+    with pytest.raises(DataError, match="stamped with their closing minute; fix: subtract one minute"):
+        build_samples(daily, end_stamped)
