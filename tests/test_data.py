@@ -345,3 +345,12 @@ def test_stamps_that_would_shift_bars_are_refused(market):
     end_stamped = minute.assign(timestamp=minute["timestamp"] + pd.Timedelta(minutes=1))
     with pytest.raises(DataError, match="stamped with their closing minute; fix: subtract one minute"):
         build_samples(daily, end_stamped)
+
+
+def test_parquet_without_pyarrow_says_how_to_install(tmp_path, monkeypatch):
+    import sys
+
+    (tmp_path / "bars.parquet").write_bytes(b"PAR1")
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # makes `import pyarrow` raise ImportError
+    with pytest.raises(DataError, match=r"bars\.parquet: reading Parquet needs pyarrow; fix: pip install"):
+        read_bars(tmp_path / "bars.parquet")
