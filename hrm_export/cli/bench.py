@@ -67,10 +67,14 @@ def bench(
     if opts.device.startswith("cuda") and not torch.cuda.is_available():
         raise UserError(f"--device {opts.device}: this torch has no CUDA device", hint="use --device cpu")
     console = Console(stderr=True)
-    with Progress(TextColumn("[bold]bench[/] {task.description}"), BarColumn(), TimeElapsedColumn(),
-                  console=console, transient=True) as bar:
-        task = bar.add_task("starting", total=None)
-        report = bench_bundle(bundle, opts, budgets, on_cell=lambda label, _: bar.update(task, description=label))
+    if not console.is_terminal:  # a log file (e.g. on a lent GPU machine): one timestamped line per cell
+        report = bench_bundle(bundle, opts, budgets, on_cell=lambda label, _: console.log(f"bench {label}"))
+    else:
+        with Progress(TextColumn("[bold]bench[/] {task.description}"), BarColumn(), TimeElapsedColumn(),
+                      console=console, transient=True) as bar:
+            task = bar.add_task("starting", total=None)
+            report = bench_bundle(bundle, opts, budgets,
+                                  on_cell=lambda label, _: bar.update(task, description=label))
     if plot:
         from hrm_export.bench.plot import plot_latency
 
