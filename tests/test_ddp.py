@@ -40,9 +40,12 @@ def test_two_process_ddp_matches_single_process(tmp_path):
     train(parse_args([*ARGS, "--out", str(tmp_path / "single"), "--threads", "1"]))
     ddp = load_file(str(tmp_path / "ddp" / "model.safetensors"))
     single = load_file(str(tmp_path / "single" / "model.safetensors"))
+    # Adam divides by sqrt(v): summation-order differences of the all-reduce (~1e-7) grow to ~2e-5 where a
+    # gradient is near zero, hence 1e-4; the 4 steps move the median weight by ~1.4e-3, far beyond it
+    atol = 1e-4
     for k, v in single.items():
-        torch.testing.assert_close(ddp[k], v, rtol=0, atol=2e-5, msg=lambda m, k=k: f"{k}: {m}")
-    # the tolerance is meaningful only if training moved the weights well beyond it
+        torch.testing.assert_close(ddp[k], v, rtol=0, atol=atol, msg=lambda m, k=k: f"{k}: {m}")
     torch.manual_seed(0)
     init = HRM(tiny_config()).state_dict()
-    assert max((single[k] - init[k]).abs().max().item() for k in init) > 1e-3
+    moved = torch.cat([(single[k] - init[k]).abs().flatten() for k in init])
+    assert moved.median() > 5 * atol
