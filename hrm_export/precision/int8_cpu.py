@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from hrm_export.errors import require
-from hrm_export.precision.int8_qdq import DEFAULT_KEEP, linear_nodes, nonzero_zero_points
+from hrm_export.precision.int8_qdq import DEFAULT_KEEP, linear_nodes, nonzero_zero_points, quiet_quantizer
 
 ORT_INSTALL = "pip install 'hrm-export[ort]'"
 
@@ -30,8 +30,9 @@ def quantize_cpu(fp32_path: Path, out_path: Path, keep_fp32: Iterable[str] = DEF
     out_path = Path(out_path)
     tmp = out_path.with_name(f".{out_path.name}.tmp")
     try:
-        quantize_dynamic(str(fp32_path), str(tmp), op_types_to_quantize=["MatMul"], weight_type=QuantType.QInt8,
-                         nodes_to_quantize=quantize, extra_options={"MatMulConstBOnly": True})
+        with quiet_quantizer():
+            quantize_dynamic(str(fp32_path), str(tmp), op_types_to_quantize=["MatMul"], weight_type=QuantType.QInt8,
+                             nodes_to_quantize=quantize, extra_options={"MatMulConstBOnly": True})
         bad = [b for b in nonzero_zero_points(onnx.load(str(tmp))) if "computed at run time" not in b]
         assert not bad, f"quantizer wrote non-zero weight zero points: {bad[:5]}"
         tmp.replace(out_path)

@@ -11,6 +11,9 @@ see docs/precision.md for the measurements behind the default exclusions.
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -76,11 +79,12 @@ def quantize_qdq(fp32_path: Path, out_path: Path, rows: Sequence[dict[str, np.nd
     out_path = Path(out_path)
     tmp = out_path.with_name(f".{out_path.name}.tmp")
     try:
-        quantize_static(
-            str(fp32_path), str(tmp), Reader(), quant_format=QuantFormat.QDQ, op_types_to_quantize=["MatMul", "Gemm"],
-            per_channel=True, activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
-            nodes_to_quantize=quantize, calibrate_method=calib, extra_options=extra,
-        )
+        with quiet_quantizer():
+            quantize_static(
+                str(fp32_path), str(tmp), Reader(), quant_format=QuantFormat.QDQ,
+                op_types_to_quantize=["MatMul", "Gemm"], per_channel=True, activation_type=QuantType.QInt8,
+                weight_type=QuantType.QInt8, nodes_to_quantize=quantize, calibrate_method=calib, extra_options=extra,
+            )
         bad = nonzero_zero_points(onnx.load(str(tmp)))
         assert not bad, f"quantizer wrote non-zero zero points: {bad[:5]}"
         tmp.replace(out_path)
@@ -98,6 +102,20 @@ def quantize_qdq(fp32_path: Path, out_path: Path, rows: Sequence[dict[str, np.nd
         "excluded_nodes": sorted(kept),
         "excluded_modules": sorted({mods[n] for n in kept}),
     }
+
+
+@contextlib.contextmanager
+def quiet_quantizer():
+    """ORT's quantizers log "consider pre-processing" warnings and histogram chatter on the root logger and stdout;
+    the graphs they get are already shape-inferred by the exporter, so keep the user's terminal for our progress."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        root.setLevel(level)
 
 
 def nonzero_zero_points(model) -> list[str]:
