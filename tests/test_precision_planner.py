@@ -77,3 +77,23 @@ def test_precision_report_names_its_sources_and_plots(bundle, tmp_path):
     pytest.importorskip("matplotlib")
     png = plot_error_vs_margin(judgements, tmp_path / "margin.png", {"bf16": 0.05})
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.slow
+def test_default_size_model_meets_its_precision_budgets(tmp_path):
+    """The full-size model (trained default if present, else seeded random init): every variant within budget."""
+    from hrm_export.export import export_bundle
+    from hrm_export.precision.calibration import sample_days
+    from hrm_export.precision.int8_qdq import nonzero_zero_points
+
+    onnx = pytest.importorskip("onnx")
+    manifest = export_bundle(None, tmp_path / "bundle")
+    make_variants(manifest, ["bf16", "int8", "int8-cpu"], calibration_size=16)
+    manifest = Manifest.load(tmp_path / "bundle")
+    for a in manifest.artifacts:
+        if a.precision == "int8":
+            assert not nonzero_zero_points(onnx.load(str(manifest.artifact_path(a))))
+    days, minutes = sample_days(manifest.config, 4, seed=1)
+    judgements = precision_report(manifest, days, minutes, load_budgets())
+    assert {j.precision for j in judgements} == {"bf16-emulated", "bf16", "int8", "int8-cpu"}
+    assert all(j.passed for j in judgements), [(j.precision, j.source, j.failed()) for j in judgements]
