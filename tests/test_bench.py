@@ -14,11 +14,12 @@ from typer.testing import CliRunner
 from hrm_export.bench.gate import FAIL, NOT_APPLICABLE, NOT_MEASURED, PASS, evaluate, load_budgets
 from hrm_export.bench.machine import device_class
 from hrm_export.bench.memory import artifact_sizes, parameter_bytes
-from hrm_export.bench.suite import SCHEMA, SuiteOptions, plan_cells
+from hrm_export.bench.suite import SCHEMA, SOLO_BATCH, SuiteOptions, plan_cells, run_bench
 from hrm_export.bench.timing import percentile, plan_iterations, time_call, time_interleaved
 from hrm_export.cli import app
 from hrm_export.errors import EXIT_GATE_FAILED, UserError
 from hrm_export.export import export_bundle
+from hrm_export.export.reference import reference_from_manifest
 from hrm_export.manifest import Manifest
 from model_src.checkpoint import save_checkpoint
 from model_src.config import tiny_config
@@ -115,6 +116,21 @@ def test_report_json_schema(run):
     assert {c["batch"] for c in day} == {1}  # --quick overrides --batch
     assert {r["backend"] for r in report["throughput"]} == {"torch", "ort-cpu"}
     assert all(r["days_per_s"] > 0 for r in report["throughput"])
+
+
+def test_large_batches_run_one_backend_at_a_time(bundle):
+    """From SOLO_BATCH up each backend is timed alone and reloaded after its turn. The tiny bundle's ONNX admits
+    only the latency profile (batch <= 8): ONNX Runtime refuses those cells with the reason, the run goes on."""
+    manifest = Manifest.load(bundle)
+    opts = SuiteOptions(backends=("torch", "ort-cpu"), precisions=("fp32",), batches=(1, SOLO_BATCH), budget_s=0.005)
+    report = run_bench(manifest, reference_from_manifest(manifest), opts)
+    big = {(c["backend"], c["module"]) for c in report["cells"] if c["batch"] == SOLO_BATCH}
+    assert {("torch", "day"), ("torch", "l_step"), ("torch", "heads"), ("torch", "h_module")} <= big
+    refused = {(r["backend"], r["module"]) for r in report["refused"]}
+    assert ("ort-cpu", "day") in refused and all(r["batch"] == SOLO_BATCH for r in report["refused"])
+    assert all("batch=64" in r["reason"] for r in report["refused"])
+    assert any(c["backend"] == "ort-cpu" and c["batch"] == 1 for c in report["cells"])
+    assert "alternation below batch" in report["method"]["iterations"]
 
 
 def test_plot_is_a_png(run):

@@ -148,6 +148,9 @@ def print_report(report: dict, console: Console | None = None, detail: bool = Fa
                   highlight=False)
     _table(console, "Backends", backend_rows(report))
     _table(console, "Latency, ms: p50 / p99 and × faster than torch/fp32 (same run)", latency_rows(report))
+    for r in report.get("refused", []):
+        console.print(f"[yellow]not run:[/] {r['backend']}/{r['precision']} {r['module']} B={r['batch']} "
+                      f"length {r['seq']}: {r['reason']}", highlight=False)
     if detail:
         _table(console, "Every cell", detail_rows(report))
     _table(console, "Throughput (p50)", throughput_rows(report))
@@ -191,6 +194,8 @@ def markdown(report: dict) -> str:
         parts += [f"**{title}**", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         parts += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in body]
         parts.append("")
+    parts += [f"Not run: {r['backend']}/{r['precision']} {r['module']} batch {r['batch']} length {r['seq']}: "
+              f"{r['reason']}" for r in report.get("refused", [])]
     if "gate" in report:
         parts.append(f"Gate: {gate_line(report)}")
     return "\n".join(parts) + "\n"

@@ -14,6 +14,7 @@ The PyTorch eager fp32 backend is always measured: it is the baseline every othe
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from model_src.layers import film
 from model_src.model import HRM
 
 SCHEMA = "hrm-export/bench-v1"
+SOLO_BATCH = 64  # from here up, a cell's backends run one at a time (memory; see _measure)
 WINDOW_MINUTES = 256  # the plan's throughput point: 128 days, 256-minute windows
 FULL_SWEEP = (1, 30, 60, 120, 180, 256, 300, 390)
 QUICK_SWEEP = (1, 60, 390)
@@ -155,7 +157,7 @@ def run_bench(manifest: Manifest, reference: HRM, opts: SuiteOptions,
             if backend is not None:
                 active.append((cand, backend, rec))
         try:
-            cells = _measure(active, cfg, opts, on_cell)
+            cells, refusals = _measure(active, cfg, opts, on_cell)
         finally:
             for _, backend, _ in active:
                 backend.deactivate()
@@ -173,7 +175,8 @@ def run_bench(manifest: Manifest, reference: HRM, opts: SuiteOptions,
             "warmup": "at least 1 call, up to 5 or ~20 % of the cell budget (first calls pay session creation, "
                       "allocator growth, compilation)",
             "iterations": f"as many as fit in {opts.budget_s:g} s per cell and backend, at least {opts.min_iters}, "
-                          "at most 500; the backends of a cell are sampled in alternation",
+                          f"at most 500; the backends of a cell are sampled in alternation below batch {SOLO_BATCH}, "
+                          "one after the other (each reloaded after its turn) from it up",
             "clock": "CUDA events after torch.cuda.synchronize()" if dev.startswith("cuda") else
                      "time.perf_counter around each synchronous call",
             "inputs": "seeded random normal features (latency does not depend on values); γ, β ~ N(0, 0.05²)",
@@ -185,6 +188,7 @@ def run_bench(manifest: Manifest, reference: HRM, opts: SuiteOptions,
         },
         "backends": backends,
         "cells": cells,
+        "refused": refusals,
         "throughput": throughput(cells),
         "memory": {
             "parameters": parameter_bytes(reference),
@@ -213,33 +217,53 @@ def _load(cand: Candidate, cfg, dev: str) -> tuple[Backend | None, str, float | 
     return backend, "", round(PeakRSS.current_mb() - before, 1)
 
 
-def _measure(active: list, cfg, opts: SuiteOptions, on_cell) -> list[dict]:
-    """Cell by cell, every backend that has the cell timed in alternation (see timing.time_interleaved)."""
+def _measure(active: list, cfg, opts: SuiteOptions, on_cell) -> tuple[list[dict], list[dict]]:
+    """Cell by cell, every backend that has the cell timed in alternation (see timing.time_interleaved).
+
+    From SOLO_BATCH up, a cell's backends run one after the other and each is reloaded after its turn: ONNX
+    Runtime's arena keeps the peak of every session it served, and batch-128 peaks of several backends held at
+    once (≈20 GB for a 390-minute day on the CPU) do not fit a shared machine."""
     plan = plan_cells(cfg, opts)
-    out = []
+    out, refusals = [], []  # refusals: cells a backend would not run (a shape outside its profiles), with why
     for i, (module, batch, seq) in enumerate(plan):
         if on_cell:
             on_cell(f"[{i + 1}/{len(plan)}] {module} B={batch} {_axis(module)}={seq}", len(plan))
-        fns, where = {}, {}
+        fns, where, feeds = {}, {}, {}
         for cand, backend, _ in active:
             if module == "heads" and cand.name != "torch":
                 continue  # the sub-timing runs eager PyTorch: elsewhere it would repeat torch's own figure
             dev = getattr(backend, "device", opts.device)
-            gen = torch.Generator().manual_seed(0)
             key = f"{cand.name}/{cand.precision}"
-            fns[key] = (_heads_call(backend, cfg, batch, dev, gen) if module == "heads"
-                        else _call(backend, cfg, module, _feeds(cfg, module, batch, seq, dev, gen)))
-            where[key] = (cand, dev)
-        timings = {}
-        for dev in dict.fromkeys(d for _, d in where.values()):  # CUDA events for GPU backends, host clock else
+            if module == "heads":
+                fns[key] = _heads_call(backend, cfg, batch, dev, torch.Generator().manual_seed(0))
+            else:  # one set of inputs per device: a batch-128 past_kv alone is ≈1 GB
+                if dev not in feeds:
+                    feeds[dev] = _feeds(cfg, module, batch, seq, dev, torch.Generator().manual_seed(0))
+                fns[key] = _call(backend, cfg, module, feeds[dev])
+            where[key] = (cand, dev, backend)
+        timings, refused = {}, {}
+        timer = functools.partial(time_interleaved, budget_s=opts.budget_s, min_iters=opts.min_iters,
+                                  refused=refused, refusals=(UserError,))  # e.g. a shape outside a profile
+        for dev in dict.fromkeys(d for _, d, _ in where.values()):  # CUDA events on a GPU, host clock else
             group = {k: f for k, f in fns.items() if where[k][1] == dev}
-            timings.update(time_interleaved(group, opts.budget_s, dev, min_iters=opts.min_iters))
+            if batch < SOLO_BATCH:
+                timings.update(timer(group, device=dev))
+                continue
+            for key, fn in group.items():
+                timings.update(timer({key: fn}, device=dev))
+                backend = where[key][2]
+                backend.deactivate()  # drops sessions and their arenas; the next cell's warm-up reopens them
+                backend.activate()
         for key, timing in timings.items():
-            cand, dev = where[key]
+            cand, dev, _ = where[key]
             out.append({"backend": cand.name, "precision": cand.precision, "device": dev,
                         "device_class": device_class(dev), "module": module, "batch": batch, "seq": seq,
                         "seq_axis": _axis(module), "timing": timing.to_dict()})
-    return out
+        for key, why in refused.items():
+            cand = where[key][0]
+            refusals.append({"backend": cand.name, "precision": cand.precision, "module": module, "batch": batch,
+                             "seq": seq, "reason": why})
+    return out, refusals
 
 
 def _axis(module: str) -> str:

@@ -95,18 +95,28 @@ def _cuda_once(fn: Callable[[], object]) -> float:
 
 
 def time_interleaved(fns: dict[str, Callable[[], object]], budget_s: float = 2.0, device: str = "cpu",
-                     min_iters: int = 3, max_iters: int = 500) -> dict[str, Timing]:
+                     min_iters: int = 3, max_iters: int = 500, refused: dict[str, str] | None = None,
+                     refusals: tuple[type[Exception], ...] = ()) -> dict[str, Timing]:
     """Time several implementations of one cell in alternation: warm each up, then take one sample of each in
     turn until each has its budgeted count. On a shared machine the load drifts over seconds; alternating makes
-    every backend see the same drift, so the ratios of one run stay fair when absolute figures do not."""
+    every backend see the same drift, so the ratios of one run stay fair when absolute figures do not.
+
+    An implementation whose first call raises one of `refusals` (e.g. a shape outside an engine's profile) is
+    left out and its message put in `refused`."""
     one = _cuda_once if device.startswith("cuda") else _host_once
     warm, plan = {}, {}
-    for key, fn in fns.items():
+    for key, fn in list(fns.items()):
         n_warm, spent_ms, last_ms = 0, 0.0, 0.0
-        while n_warm < MAX_WARMUP and (n_warm == 0 or spent_ms < 0.2 * budget_s * 1e3):
-            last_ms = one(fn)
-            n_warm += 1
-            spent_ms += last_ms
+        try:
+            while n_warm < MAX_WARMUP and (n_warm == 0 or spent_ms < 0.2 * budget_s * 1e3):
+                last_ms = one(fn)
+                n_warm += 1
+                spent_ms += last_ms
+        except refusals as e:
+            if refused is not None:
+                refused[key] = str(e)
+            fns = {k: f for k, f in fns.items() if k != key}
+            continue
         warm[key], plan[key] = n_warm, plan_iterations(last_ms, budget_s, min_iters, max_iters)
     samples: dict[str, list[float]] = {k: [] for k in fns}
     for i in range(max(plan.values(), default=0)):
