@@ -13,8 +13,8 @@ the model's inputs at t are features of minutes ≤ t (causal L-module), so no l
 
 ACT targets follow HRM's ACT Q-learning (see docs/act.md): q_halt's target is whether the decision taken
 now (argmax of the action logits) is right; q_continue's target is the value of the next minute,
-sigmoid(max(q_halt[t+1], q_continue[t+1])), detached; at the session's last minute continuing is not
-possible, so it is forced to halt (continue target 0).
+discount·sigmoid(max(q_halt[t+1], q_continue[t+1])), detached; at the session's last minute continuing is
+not possible, so it is forced to halt (continue target 0).
 """
 
 from __future__ import annotations
@@ -68,7 +68,8 @@ def session_labels(close: np.ndarray, cfg: LabelConfig) -> tuple[np.ndarray, np.
 
 
 def act_targets(
-    action_logits: Tensor, q_values: Tensor, action: Tensor, session_end: Tensor
+    action_logits: Tensor, q_values: Tensor, action: Tensor, session_end: Tensor, discount: float = 0.98,
+    full_horizon: Tensor | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """ACT Q-learning targets for every minute of a (B, T) window.
 
@@ -78,12 +79,18 @@ def act_targets(
     Returns halt_target (B, T), continue_target (B, T), continue_mask (B, T). Where the next minute is in the
     window the continue target is bootstrapped from it; at the session's last minute it is 0 (halting is
     forced); where the next minute lies outside the window (a crop inside the session) it is masked out.
+    `discount` (per minute) prices waiting: without it (1.0, HRM's form) waiting for the close, whose
+    truncated-horizon label is always flat and so trivially right, is worth more than any decision before it.
+    `full_horizon` (B, T) bool marks minutes whose horizon ends before the close; halting elsewhere earns 0,
+    for the same reason: a decision committed in the last `horizon` minutes has no full trade left to win.
     """
     with torch.no_grad():
         valid = action >= 0  # (B, T)
         halt_target = (action_logits.argmax(-1) == action).float()  # (B, T)
+        if full_horizon is not None:
+            halt_target = halt_target * full_horizon
         q = q_values.float()
-        next_value = torch.sigmoid(torch.maximum(q[:, 1:, 0], q[:, 1:, 1]))  # (B, T-1)
+        next_value = discount * torch.sigmoid(torch.maximum(q[:, 1:, 0], q[:, 1:, 1]))  # (B, T-1)
         next_valid = torch.cat([valid[:, 1:], torch.zeros_like(valid[:, :1])], dim=1)  # (B, T)
         continue_target = torch.cat([next_value, torch.zeros_like(next_value[:, :1])], dim=1) * next_valid
         # the session's last minute: a valid minute followed by padding, or the window's end at the close

@@ -65,7 +65,7 @@ class Losses:
 
 def deep_supervision_loss(
     logits: Tensor, quantity: Tensor, q_values: Tensor, batch: dict[str, Tensor], act_weight: float,
-    quantity_weight: float,
+    quantity_weight: float, act_discount: float = 0.98,
 ) -> Losses:
     """Action CE + quantity Huber + ACT BCE (halt and continue), averaged over every valid minute."""
     action = batch["action"]  # (B, L), -100 on padding
@@ -73,7 +73,8 @@ def deep_supervision_loss(
     n = valid.sum().clamp(min=1)
     ce = F.cross_entropy(logits.float().transpose(1, 2), action, ignore_index=-100)
     qty = (F.smooth_l1_loss(quantity.float()[..., 0], batch["quantity"], reduction="none") * valid).sum() / n
-    halt_t, cont_t, cont_m = act_targets(logits, q_values, action, batch["session_end"])
+    halt_t, cont_t, cont_m = act_targets(logits, q_values, action, batch["session_end"], act_discount,
+                                         batch.get("full_horizon"))
     q = q_values.float()
     halt = (F.binary_cross_entropy_with_logits(q[..., 0], halt_t, reduction="none") * valid).sum() / n
     cont = (F.binary_cross_entropy_with_logits(q[..., 1], cont_t, reduction="none") * cont_m).sum()
@@ -141,6 +142,15 @@ def param_fingerprint(model: nn.Module) -> str:
     return h.hexdigest()[:16]
 
 
+def _init_provenance(path: str | None) -> dict:
+    """How the --init checkpoint was made (its own provenance, without its nested history)."""
+    if not path:
+        return {}
+    from model_src.checkpoint import checkpoint_metadata
+
+    return {k: v for k, v in checkpoint_metadata(path).items() if k != "init_provenance"}
+
+
 def build_config(args) -> HRMConfig:
     cfg = tiny_config() if args.config == "tiny" else HRMConfig()
     for item in args.set or []:
@@ -173,8 +183,15 @@ def train(args) -> dict:
     torch.manual_seed(args.seed)
     model = HRM(cfg).to(device)
     model.l.gradient_checkpointing = args.grad_checkpointing
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and ".pos." not in n]
-    no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and ".pos." not in n)]
+    if args.init:  # start from a trained checkpoint (a second phase), fresh optimizer and schedule
+        from model_src.checkpoint import load_checkpoint
+
+        model.load_state_dict(load_checkpoint(args.init).state_dict())
+    for name, p in model.named_parameters():  # --train-only: freeze all but the named parts
+        p.requires_grad_(not args.train_only or name.startswith(tuple(args.train_only)))
+    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    decay = [p for n, p in trainable if p.ndim >= 2 and ".pos." not in n]
+    no_decay = [p for n, p in trainable if not (p.ndim >= 2 and ".pos." not in n)]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
                              {"params": no_decay, "weight_decay": 0.0}], lr=args.lr, betas=(0.9, 0.95))
     step, history = 0, []
@@ -195,7 +212,9 @@ def train(args) -> dict:
         "torch": torch.__version__, "threads": torch.get_num_threads(),
         "data": dataclasses.asdict(spec), "labels": dataclasses.asdict(labels), "crop_minutes": args.crop,
         "batch_size": args.batch_size, "world_size": dist.world, "train_days": len(train_set),
-        "val_days": len(val_set), "amp": args.amp, "machine": args.machine,
+        "val_days": len(val_set), "amp": args.amp, "machine": args.machine, "act_discount": args.act_discount,
+        "init": args.init or "", "train_only": args.train_only or [],
+        "init_provenance": _init_provenance(args.init),
     }
     log = TrainLog(args.jsonl if dist.rank == 0 else None, progress=dist.rank == 0 and not args.no_progress,
                    total=args.steps, start=step)
@@ -218,10 +237,11 @@ def train(args) -> dict:
             g["lr"] = lr_at(step, args)
         with autocast(device, args.amp):
             logits, quantity, q_values, _ = fwd(batch["days"], batch["minutes"], batch["positions"])
-        losses = deep_supervision_loss(logits, quantity, q_values, batch, args.act_weight, args.quantity_weight)
+        losses = deep_supervision_loss(logits, quantity, q_values, batch, args.act_weight, args.quantity_weight,
+                                       args.act_discount)
         opt.zero_grad(set_to_none=True)
         losses.total.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
+        grad_norm = torch.nn.utils.clip_grad_norm_([p for _, p in trainable], args.clip)
         opt.step()
         step += 1
         tokens += int((batch["action"] >= 0).sum()) * dist.world
@@ -283,6 +303,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     a("--clip", type=float, default=1.0, help="gradient-norm clip")
     a("--act-weight", type=float, default=0.5)
     a("--quantity-weight", type=float, default=0.5)
+    a("--act-discount", type=float, default=0.98, help="per-minute discount of the ACT continue target")
+    a("--init", metavar="CKPT", help="start from this checkpoint's weights (fresh optimizer and schedule)")
+    a("--train-only", action="append", metavar="PREFIX", help="train only parameters named PREFIX* (repeatable)")
     a("--seed", type=int, default=0)
     a("--amp", choices=["auto", "bf16", "off"], default="auto", help="bf16 autocast: auto = on CUDA only")
     a("--grad-checkpointing", action="store_true", help="recompute L-blocks in backward (less memory)")

@@ -66,6 +66,7 @@ class DayTensors:
     def __init__(self, samples: list, labels: LabelConfig):
         if len({s.days.shape for s in samples}) != 1:
             raise DataError("day samples have different look-back shapes; build them with one --lookback")
+        self.horizon = labels.horizon
         self.dates = [str(s.date) for s in samples]
         self.lengths = torch.tensor([s.minutes.shape[0] for s in samples])  # (N,)
         N, T = len(samples), int(self.lengths.max())
@@ -105,6 +106,7 @@ class DayTensors:
             "action": self.action[rows, cols],  # (B, L)
             "quantity": self.quantity[rows, cols],  # (B, L)
             "session_end": starts + crop >= self.lengths[ii],  # (B,) the window reaches the close
+            "full_horizon": cols + self.horizon <= self.lengths[ii][:, None] - 1,  # (B, L) horizon ends by the close
         }
 
     def full(self, idx: list[int]) -> dict[str, Tensor]:

@@ -80,14 +80,20 @@ def test_act_targets_follow_hrm_q_learning():
     logits = torch.tensor([[[3.0, 0, 0], [0, 3.0, 0], [0, 0, 3.0], [3.0, 0, 0]]])  # argmax 0,1,2,0
     action = torch.tensor([[0, 2, 2, -100]])  # minute 3 is padding: the session ended at minute 2
     q = torch.tensor([[[0.0, 1.0], [2.0, -1.0], [-3.0, 0.5], [9.0, 9.0]]])
-    halt_t, cont_t, cont_m = act_targets(logits, q, action, torch.tensor([True]))
+    halt_t, cont_t, cont_m = act_targets(logits, q, action, torch.tensor([True]), discount=1.0)
     assert halt_t[0, :3].tolist() == [1.0, 0.0, 1.0]  # is the decision taken now right?
     sig = torch.sigmoid
     torch.testing.assert_close(cont_t[0, :2], torch.stack([sig(torch.tensor(2.0)), sig(torch.tensor(0.5))]))
     assert cont_t[0, 2] == 0.0 and cont_m[0].tolist() == [1.0, 1.0, 1.0, 0.0]  # close: forced halt; padding off
 
+    # waiting is discounted per minute; halting where the horizon is cut by the close earns nothing
+    full = torch.tensor([[True, True, False, False]])
+    halt_t, cont_t, _ = act_targets(logits, q, action, torch.tensor([True]), discount=0.5, full_horizon=full)
+    assert halt_t[0, :3].tolist() == [1.0, 0.0, 0.0]
+    torch.testing.assert_close(cont_t[0, 0], 0.5 * sig(torch.tensor(2.0)))
+
     # a crop that stops inside the session: its last minute has no next value and is left out
-    _, _, cont_m = act_targets(logits[:, :3], q[:, :3], action[:, :3], torch.tensor([False]))
+    _, _, cont_m = act_targets(logits[:, :3], q[:, :3], action[:, :3], torch.tensor([False]), discount=1.0)
     assert cont_m[0].tolist() == [1.0, 1.0, 0.0]
 
 
