@@ -49,7 +49,7 @@ def run(*args: str) -> subprocess.CompletedProcess:
 def test_build_without_tensorrt_makes_everything_else_and_says_skipped(tiny_ckpt, tmp_path):
     ckpt, profile = tiny_ckpt
     out = tmp_path / "bundle"
-    r = run("--checkpoint", str(ckpt), "--out", str(out), "--profile", str(profile), "--precision", "fp32,bf16,int8")
+    r = run("--checkpoint", str(ckpt), "--out", str(out), "--profile", str(profile), "--precision", "fp32")
     assert r.returncode == 0, r.stdout + r.stderr
     text = " ".join((r.stdout + r.stderr).split())  # undo the table's line wrapping
     assert "TensorRT step SKIPPED" in text and "pip install tensorrt-cu13" in text and "tensorrt-cu12" in text
@@ -62,18 +62,19 @@ def test_build_without_tensorrt_makes_everything_else_and_says_skipped(tiny_ckpt
     assert "ort-cpu/fp32 PASSED" in text and "p50 per trading day" in text
 
 
-@pytest.mark.slow  # a second export (~20-40 s on 2 shared cores) for the machine-readable form
-def test_json_report_lists_every_step(tiny_ckpt, tmp_path):
+@pytest.mark.slow  # precision variants + three verifies: minutes on 2 shared cores
+def test_json_report_with_every_precision(tiny_ckpt, tmp_path):
     ckpt, profile = tiny_ckpt
-    r = run("--checkpoint", str(ckpt), "--out", str(tmp_path / "b"), "--profile", str(profile), "--precision", "fp32",
-            "--module", "h_module", "--no-verify", "--no-bench", "--json")
-    assert r.returncode == 0, r.stderr
+    r = run("--checkpoint", str(ckpt), "--out", str(tmp_path / "b"), "--profile", str(profile),
+            "--precision", "fp32,bf16,int8", "--module", "h_module", "--no-bench", "--json")
+    assert r.returncode in (0, 3), r.stderr  # 3: a random-init tiny model may miss a parity budget
     report = json.loads(r.stdout)
     steps = {s["name"]: s for s in report["steps"]}
     assert list(steps) == ["export", "precision", "tensorrt", "verify", "bench"]
-    assert steps["tensorrt"]["status"] == "SKIPPED" and "1 plan(s) shape-checked" in steps["tensorrt"]["detail"]
-    assert steps["precision"]["status"] == "done"  # fp32 only: nothing to convert
-    assert steps["verify"]["status"] == steps["bench"]["status"] == "SKIPPED"
+    assert steps["tensorrt"]["status"] == "SKIPPED" and "3 plan(s) shape-checked" in steps["tensorrt"]["detail"]
+    assert steps["precision"]["status"] == "done"
+    assert {"bf16", "int8"} <= {a["precision"] for a in report["artifacts"]}
+    assert "ort-cpu/int8" in steps["verify"]["detail"] and steps["bench"]["status"] == "SKIPPED"
     assert steps["export"]["detail"].endswith("profiles tiny")
 
 
