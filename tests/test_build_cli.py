@@ -62,7 +62,6 @@ def test_build_without_tensorrt_makes_everything_else_and_says_skipped(tiny_ckpt
     assert "ort-cpu/fp32 PASSED" in text and "p50 per trading day" in text
 
 
-@pytest.mark.slow  # precision variants + three verifies: minutes on 2 shared cores
 def test_json_report_with_every_precision(tiny_ckpt, tmp_path):
     ckpt, profile = tiny_ckpt
     r = run("--checkpoint", str(ckpt), "--out", str(tmp_path / "b"), "--profile", str(profile),
