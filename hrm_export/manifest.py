@@ -114,7 +114,6 @@ class Manifest:
     def save(self) -> Path:
         with atomic_output(self.path) as tmp:
             tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
-            tmp.chmod(0o644)
         return self.path
 
     @classmethod

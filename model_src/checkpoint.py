@@ -42,6 +42,10 @@ def save_checkpoint(
 def _refuse_non_safetensors(path: Path) -> None:
     with path.open("rb") as f:
         head = f.read(16)
+    # A safetensors file starts with its little-endian u64 header length, then '{'. Check that first: a
+    # header length whose low byte is 0x80 would otherwise look like a pickle's PROTO opcode.
+    if len(head) >= 9 and head[8:9] == b"{" and struct.unpack("<Q", head[:8])[0] <= path.stat().st_size:
+        return
     if head[:2] == b"PK" or head[:1] == b"\x80":
         raise CheckpointError(
             f"{path}: refusing to unpickle a torch checkpoint (pickles can run code); convert it where you trust "
@@ -49,9 +53,7 @@ def _refuse_non_safetensors(path: Path) -> None:
         )
     if len(head) < 9:
         raise CheckpointError(f"{path}: file is {len(head)} bytes, too short to be a safetensors checkpoint")
-    (header_len,) = struct.unpack("<Q", head[:8])
-    if header_len > path.stat().st_size or head[8:9] != b"{":
-        raise CheckpointError(f"{path}: not a safetensors file (bad header); pass a .safetensors checkpoint")
+    raise CheckpointError(f"{path}: not a safetensors file (bad header); pass a .safetensors checkpoint")
 
 
 def read_config(path: str | Path) -> HRMConfig:

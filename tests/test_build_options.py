@@ -8,11 +8,11 @@ import warnings
 import pytest
 import torch
 
-from hrm_export.build.node_names import describe_parser_error, node_origin, onnx_node_origins
 from hrm_export.build.options import BuildOptionError, BuildOptions, make_options
 from hrm_export.build.ort_trt_ep import profile_shape_strings, shape_token, trt_ep_options
 from hrm_export.build.shapes import ShapeRange, check_profile_shapes, profile_shapes, select_profile
 from hrm_export.errors import ProfileError
+from hrm_export.export.node_names import describe_parser_error, node_origin, onnx_node_origins
 from hrm_export.profiles import load_profile
 from hrm_export.specs import module_specs
 from model_src import HRM, tiny_config

@@ -76,3 +76,16 @@ def test_config_from_sidecar(tmp_path):
     save_file({k: v.contiguous() for k, v in m.state_dict().items()}, str(path))
     (tmp_path / "config.json").write_text(m.cfg.to_json())
     assert load_checkpoint(path).cfg == m.cfg
+
+
+def test_header_length_that_looks_like_a_pickle_opcode_still_loads(tmp_path, tiny_model):
+    """A safetensors header length whose first (low) byte is 0x80 — pickle's PROTO opcode — is a valid file."""
+    path = tmp_path / "m.safetensors"
+    state = tiny_model.state_dict()
+    for pad in range(512):  # the header length moves in steps of 8 as the metadata grows
+        save_file(state, str(path), metadata={"hrm_config": tiny_model.cfg.to_json(), "pad": "x" * pad})
+        if path.read_bytes()[0] == 0x80:
+            break
+    assert path.read_bytes()[0] == 0x80
+    loaded = load_checkpoint(path)
+    assert torch.equal(loaded.state_dict()["l.heads.q.bias"], state["l.heads.q.bias"])

@@ -30,6 +30,18 @@ def test_export_writes_a_bundle_with_progress(tmp_path):
                                                                   "manifest.json"]
 
 
+def test_export_with_precisions_writes_the_variants_beside_fp32(tmp_path):
+    ckpt = tiny_bundle().parent / "tiny.safetensors"
+    p = cli("export", "--checkpoint", str(ckpt), "--out", str(tmp_path / "b"), "--profile",
+            str(tiny_bundle().parent / "small.toml"), "--precision", "fp32,bf16,int8-cpu", "--json")
+    assert p.returncode == 0, p.stderr
+    made = {(a["module"], a["precision"]) for a in json.loads(p.stdout)["artifacts"]}
+    for precision in ("fp32", "bf16", "bf16-emulated", "int8-cpu"):
+        assert {m for m, q in made if q == precision} == {"h_module", "l_module", "l_step"}, precision
+    bad = cli("export", "--checkpoint", str(ckpt), "--out", str(tmp_path / "c"), "--precision", "fp16")
+    assert bad.returncode == 1 and "unknown 'fp16'" in bad.stderr and not (tmp_path / "c").exists()
+
+
 def test_verify_passes_and_says_so():
     p = cli("verify", str(tiny_bundle()), "--random-points", "0")
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]

@@ -151,3 +151,23 @@ def test_reference_micro_batches_equal_the_whole_batch(monkeypatch):
     assert result.ref["present_kv"].shape[2] == 4
     for k, v in whole.items():
         torch.testing.assert_close(result.ref[k], v, atol=1e-6, rtol=1e-5)
+
+
+def test_bf16_torch_backend_leaves_the_callers_fp32_model_alone():
+    from hrm_export.backends.torch_backend import TorchBackend
+    from parity_bundle import tiny_model
+
+    model = tiny_model()
+    days = torch.randn(1, 3, model.cfg.n_day_features)
+    before = model.h(days)[1]
+    with TorchBackend(model, "bf16") as b:
+        b.infer("h_module", {"days": days})
+    assert next(model.parameters()).dtype == torch.float32  # verify keeps using it as the fp32 reference
+    torch.testing.assert_close(model.h(days)[1], before, atol=0, rtol=0)
+
+
+def test_verify_only_the_profiles_asked_for():
+    report = verify_bundle(tiny_bundle(), n_random=0, streaming=False, only_profiles=["small"])
+    assert {c["label"].split(":")[0] for c in report.meta["cases"]} == {"small"}
+    with pytest.raises(Exception, match="not in the bundle"):
+        verify_bundle(tiny_bundle(), only_profiles=["throughput"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import Tensor
 
@@ -23,7 +25,11 @@ class TorchBackend(Backend):
         self._modules: dict[str, torch.nn.Module] = {}
 
     def activate(self) -> None:
-        m = self.model.to(self.device, _DTYPES[self.precision]).eval()
+        dtype, device = _DTYPES[self.precision], torch.device(self.device)
+        p = next(self.model.parameters())
+        # Never cast the caller's model in place: verify keeps using it as the fp32 reference.
+        same = p.dtype == dtype and p.device.type == device.type
+        m = (self.model if same else copy.deepcopy(self.model).to(device, dtype)).eval()
         mods = {"h_module": m.h, "l_module": m.l, "l_step": LStep(m.l)}
         self._modules = {k: torch.compile(v, dynamic=True) if self.compile else v for k, v in mods.items()}
 

@@ -36,6 +36,5 @@ def plot_latency(report: dict, path: str | Path) -> Path:
     fig.suptitle(f"hrm-export bench · {where} · {m['date'][:10]}", fontsize=10)
     with atomic_output(path) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
-        tmp.chmod(0o644)  # the temp file is created 0600
     plt.close(fig)
     return path

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hrm_export.build.node_names import onnx_node_origins
 from hrm_export.errors import UserError
+from hrm_export.export.node_names import onnx_node_origins
 
 QDQ = ("QuantizeLinear", "DequantizeLinear")
 

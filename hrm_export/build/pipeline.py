@@ -55,9 +55,11 @@ def _optional(module: str, attr: str):
 
 
 def run_build(out: str | Path, checkpoint: Path | None, opts: BuildOptions, progress=None, log=print,
-              verify: bool = True, bench: bool = True, opset: int | None = None) -> BuildReport:
+              verify: bool = True, bench: bool = True, opset: int | None = None,
+              verify_profiles: tuple[str, ...] = ()) -> BuildReport:
     """Run every step into `out`; `progress` (rich Progress) shows long steps, `log` prints one-line notes.
-    `verify` / `bench` False skip the closing summaries (reported SKIPPED)."""
+    `verify` / `bench` False skip the closing summaries (reported SKIPPED); `verify_profiles` limits the verify
+    to those profiles' points (default: all)."""
     opts.validate()
     if opts.require_tensorrt:  # before any file is written: exit 1, nothing half-made
         require_tensorrt()
@@ -92,11 +94,14 @@ def run_build(out: str | Path, checkpoint: Path | None, opts: BuildOptions, prog
         report.add("tensorrt", DONE, f"{len(jobs)} plan(s) with TensorRT {version}{extra}", t0)
 
     built = sorted({a.precision for a in Manifest.load(out).artifacts if a.format == "trt-plan"})
-    for name, wanted, step in (("verify", verify, _verify), ("bench", bench, _bench)):
-        if wanted:
-            step(out, report, built, log)
-        else:
-            report.add(name, SKIPPED, f"--no-{name}", time.perf_counter())
+    if verify:
+        _verify(out, report, built, log, verify_profiles)
+    else:
+        report.add("verify", SKIPPED, "--no-verify", time.perf_counter())
+    if bench:
+        _bench(out, report, built, log)
+    else:
+        report.add("bench", SKIPPED, "--no-bench", time.perf_counter())
     manifest = Manifest.load(out)
     report.artifacts = [{"module": a.module, "precision": a.precision, "format": a.format, "path": a.path}
                         for a in manifest.artifacts]
@@ -129,11 +134,12 @@ def _export(out: Path, checkpoint: Path | None, opts: BuildOptions, progress, lo
 
 def _precision(manifest: Manifest, opts: BuildOptions, report: BuildReport, t0: float, log) -> Manifest:
     wanted = [p for p in opts.precisions if p != "fp32"]
+    if "int8" in wanted:  # the INT8 graph ONNX Runtime CPU runs fast (integer ops) beside the Q/DQ one for TensorRT
+        wanted.append("int8-cpu")
     if not wanted:
         report.add("precision", DONE, "fp32 only: nothing to convert", t0)
         return manifest
-    make_variants = _optional("hrm_export.precision", "make_variants") or \
-        _optional("hrm_export.precision.variants", "make_variants")
+    make_variants = _optional("hrm_export.precision", "make_variants")
     if make_variants is None:
         report.add("precision", SKIPPED, f"{', '.join(wanted)} variants not made: hrm_export.precision.make_variants "
                    "is not available in this install", t0)
@@ -151,7 +157,7 @@ def _precision(manifest: Manifest, opts: BuildOptions, report: BuildReport, t0: 
     return manifest
 
 
-def _verify(out: Path, report: BuildReport, built: list[str], log) -> None:
+def _verify(out: Path, report: BuildReport, built: list[str], log, profiles: tuple[str, ...]) -> None:
     """On ONNX Runtime CPU (runs everywhere): fp32, and the CPU-runnable stand-ins of the variants made
     (bf16-emulated for bf16; int8 Q/DQ runs as is); then every precision that has TensorRT plans."""
     t0 = time.perf_counter()
@@ -160,11 +166,11 @@ def _verify(out: Path, report: BuildReport, built: list[str], log) -> None:
         report.add("verify", SKIPPED, "hrm_export.verify.verify_bundle is not available in this install", t0)
         return
     made = {a.precision for a in Manifest.load(out).artifacts if a.format == "onnx"}
-    cpu = [p for p in ("fp32", "bf16-emulated", "int8") if p in made]
+    cpu = [p for p in ("fp32", "bf16-emulated", "int8", "int8-cpu") if p in made]
     lines, failed = [], False
     for backend, precision in [("ort-cpu", p) for p in cpu] + [("tensorrt", p) for p in built]:
         log(f"verify: {backend}/{precision} against the PyTorch reference")
-        result = verify_bundle(out, backend=backend, precision=precision, n_random=0,
+        result = verify_bundle(out, backend=backend, precision=precision, n_random=0, only_profiles=profiles,
                                on_step=lambda msg: log(f"verify: {msg}"))
         passed = _passed(result)
         failed |= passed is False

@@ -13,10 +13,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from hrm_export.build.node_names import describe_parser_error
 from hrm_export.build.options import HARDWARE_COMPATIBILITY, BuildOptions
 from hrm_export.build.shapes import ProfileShapes
 from hrm_export.errors import MissingDependencyError, UserError
+from hrm_export.export.node_names import describe_parser_error
 from model_src.atomic import atomic_output
 
 # The wheels that bring libnvinfer, by the CUDA major version of the machine (PyPI, 2026-10: 11.4.0.106 for both;
@@ -121,7 +121,6 @@ def build_plan(
                                  "otherwise see docs/tensorrt.md, 'Build failures'")
     with atomic_output(plan_path) as tmp:
         tmp.write_bytes(memoryview(plan))
-        tmp.chmod(0o644)
     if opts.timing_cache:  # the config's cache holds the loaded entries plus this build's: write it back whole
         cache = config.get_timing_cache()
         with atomic_output(opts.timing_cache) as tmp:

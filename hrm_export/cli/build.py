@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from hrm_export.build.options import DEFAULT_PROFILES, HARDWARE_COMPATIBILITY, PRECISIONS, make_options
+from hrm_export.build.options import DEFAULT_PROFILES, HARDWARE_COMPATIBILITY, PRECISIONS, make_options, split_list
 from hrm_export.build.pipeline import DONE, SKIPPED, run_build
 from hrm_export.cli.options import CheckpointOpt, JsonOpt, OutDirOpt
 from hrm_export.errors import EXIT_GATE_FAILED
@@ -54,6 +54,9 @@ def build(
     opset: Annotated[int | None, typer.Option(
         "--opset", help="ONNX opset of the export (default 23: fused Attention/RMSNormalization, TensorRT ≥ 10.15; "
         "18 for older TensorRT 10).", rich_help_panel=TRT)] = None,
+    verify_profile: Annotated[str | None, typer.Option(
+        "--verify-profile", help="Profiles whose points the closing verify covers (default: every --profile). "
+        "On a CPU, 'latency' skips the batch-128 points that take most of the time.")] = None,
     no_verify: Annotated[bool, typer.Option("--no-verify", help="Skip the closing verify summary.")] = False,
     no_bench: Annotated[bool, typer.Option("--no-bench", help="Skip the closing quick bench.")] = False,
     as_json: JsonOpt = False,
@@ -80,7 +83,8 @@ def build(
                       TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(), console=err,
                       disable=as_json, transient=True) as progress:
             report = run_build(out, checkpoint, opts, progress=progress, log=log, verify=not no_verify,
-                               bench=not no_bench, opset=opset)
+                               bench=not no_bench, opset=opset,
+                               verify_profiles=split_list(verify_profile, "verify-profile") if verify_profile else ())
     for w in caught:
         if issubclass(w.category, UserWarning) and "random-init" in str(w.message):
             err.print(f"[bold yellow]warning:[/] {w.message}", highlight=False)

@@ -11,12 +11,18 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from hrm_export.build.options import split_list
 from hrm_export.cli.options import CheckpointOpt, JsonOpt, OutDirOpt
 from hrm_export.export import DEFAULT_OPSET, DEFAULT_PROFILES, export_bundle
+from hrm_export.precision import make_variants
+from hrm_export.precision.variants import VARIANTS
 from hrm_export.specs import MODULES
 
 ProfileOpt = Annotated[str, typer.Option(
     "--profile", "-p", help="Comma-separated profile names (profiles/*.toml) or .toml paths the artifacts admit.")]
+PrecisionOpt = Annotated[str, typer.Option(
+    "--precision", help="Comma-separated precisions to write: fp32 (always), bf16 (+ its CPU-emulated twin), int8 "
+    "(Q/DQ for TensorRT), int8-cpu (ONNX Runtime integer ops). Calibration flags: `hrm-export precision make`.")]
 OpsetOpt = Annotated[int, typer.Option(
     "--opset", help="ONNX opset (>= 18). 23 fuses Attention/RMSNormalization (needs TensorRT >= 10.15); "
     "18 for older TensorRT 10.")]
@@ -27,6 +33,7 @@ def export(
     checkpoint: CheckpointOpt = None,
     profile: ProfileOpt = ",".join(DEFAULT_PROFILES),
     opset: OpsetOpt = DEFAULT_OPSET,
+    precision: PrecisionOpt = "fp32",
     as_json: JsonOpt = False,
 ) -> None:
     """Export h_module, l_module and l_step to ONNX with named dynamic axes, and write DIR/manifest.json.
@@ -34,10 +41,11 @@ def export(
     Without --checkpoint the built-in trained model is used; if it is absent, a seeded random-init HRM
     (with a warning). Every file is written atomically and the manifest last.
 
-    Example: hrm-export export --out engines/default --profile latency,throughput
+    Example: hrm-export export --out engines/default --precision fp32,bf16,int8
     """
     console = Console(stderr=True)
     profiles = [p.strip() for p in profile.split(",") if p.strip()]
+    precisions = split_list(precision, "precision", ("fp32", *VARIANTS))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)
         with Progress(TextColumn("[bold]export[/] {task.description}"), BarColumn(), TextColumn("{task.completed}/"
@@ -50,6 +58,8 @@ def export(
                 bar.update(task, advance=1, description=MODULES[nxt] if nxt < len(MODULES) else "done")
 
             manifest = export_bundle(checkpoint, out, profiles=profiles, opset=opset, on_module=step)
+            if any(p != "fp32" for p in precisions):
+                manifest = make_variants(manifest, precisions, on_step=lambda msg: bar.console.print(f"  {msg}"))
     for w in caught:
         if issubclass(w.category, UserWarning) and "random-init" in str(w.message):
             console.print(f"[bold yellow]warning:[/] {w.message}", highlight=False)
@@ -58,4 +68,4 @@ def export(
         return
     size = sum((Path(out) / a.path).stat().st_size for a in manifest.artifacts) / 1e6
     Console().print(f"[green]wrote[/] {manifest.path} — {len(manifest.artifacts)} ONNX files, {size:.1f} MB, "
-                    f"opset {opset}, profiles {', '.join(manifest.profiles)}")
+                    f"({', '.join(precisions)}), opset {opset}, profiles {', '.join(manifest.profiles)}")

@@ -25,6 +25,9 @@ SaveInputsOpt = Annotated[Path | None, typer.Option(
 SaveOutputsOpt = Annotated[Path | None, typer.Option(
     "--save-outputs", help="Write the reference outputs of --save-module as Polygraphy RunResults (--load-outputs).")]
 SaveModuleOpt = Annotated[str, typer.Option("--save-module", help="Module whose feeds/outputs --save-* write.")]
+ProfileOpt = Annotated[str | None, typer.Option(
+    "--profile", "-p", help="Comma-separated profiles whose points to verify (default: every profile in the "
+    "bundle). On a CPU, 'latency' skips the batch-128 throughput points that take most of the time.")]
 ThreadsOpt = Annotated[int, typer.Option("--threads", help="ONNX Runtime intra-op threads (0: one per core).")]
 NoStreamOpt = Annotated[bool, typer.Option("--no-streaming", help="Skip the chained l_step session checks.")]
 
@@ -37,6 +40,7 @@ def verify(
     seed: SeedOpt = 0,
     random_points: RandomOpt = 2,
     point: PointOpt = None,
+    profile: ProfileOpt = None,
     save_inputs: SaveInputsOpt = None,
     save_outputs: SaveOutputsOpt = None,
     save_module: SaveModuleOpt = "l_module",
@@ -55,7 +59,8 @@ def verify(
     with console.status("verifying…") as status:
         report = verify_bundle(
             bundle, backend=backend, precision=precision, budgets=budgets, seed=seed, n_random=random_points,
-            points=points, streaming=not no_streaming, save_inputs=save_inputs, save_outputs=save_outputs,
+            points=points, only_profiles=[p.strip() for p in (profile or "").split(",") if p.strip()],
+            streaming=not no_streaming, save_inputs=save_inputs, save_outputs=save_outputs,
             save_module=save_module, intra_op_threads=threads,
             on_step=None if as_json else lambda s: status.update(f"verifying {s}"),
         )

@@ -57,7 +57,6 @@ def export_module(module: nn.Module, spec: ModuleSpec, cfg: HRMConfig, path: Pat
             onnx.checker.check_model(str(tmp), full_check=True)
         else:
             onnx.save_model(proto, str(tmp))
-        tmp.chmod(0o644)  # deployable artifacts: readable by the serving user, not only the exporter
     opsets = {o.domain or "ai.onnx": o.version for o in proto.opset_import}
     return {"opset": opsets.get("ai.onnx", opset), "external_data": large, "nodes": len(proto.graph.node)}
 

@@ -1,58 +1,20 @@
-"""ONNX node → PyTorch module name, so precision choices are stated as `l_module.blocks.3.attn.qkv`.
+"""Precision scopes: which PyTorch module each ONNX node belongs to, and glob matching on those names.
 
-torch's dynamo exporter records the module stack of each node in the metadata entry
-"pkg.torch.onnx.name_scopes" (e.g. ['', 'blocks.0', 'blocks.0.attn', 'blocks.0.attn.qkv', 'linear_1']: the
-module paths, then the aten call); the TorchScript exporter writes it into the node name
-("/blocks.0/attn/qkv/MatMul"). Nodes the optimiser creates (Split, ...) carry neither and inherit the module of
-the node that produces their first input. Names are HRM-level: the l_step graph (LStep wraps the L-module as
-`.l`) and the l_module graph both map to `l_module.*`, since they share every weight.
+Names are HRM-level (`l_module.blocks.3.attn.qkv`); the l_step and l_module graphs both map to `l_module.*`,
+since they share every weight. The node → module mapping itself lives in hrm_export.export.node_names.
 """
 
 from __future__ import annotations
 
-import ast
 import fnmatch
 from collections.abc import Iterable
 
-SCOPES_KEY = "pkg.torch.onnx.name_scopes"
-ROOT = {"h_module": "h_module", "l_module": "l_module", "l_step": "l_module"}
-_WRAPPER_PREFIX = {"l_step": "l."}  # LStep.l
-
-
-def _raw_scope(node) -> str | None:
-    for p in node.metadata_props:
-        if p.key == SCOPES_KEY:
-            try:
-                scopes = ast.literal_eval(p.value)  # a printed Python list of strings
-            except (ValueError, SyntaxError):
-                return None
-            paths = [s for s in scopes[1:-1] if s and not s.startswith("_")]  # drop root '' and the aten call
-            return paths[-1] if paths else ""
-    if node.name.startswith("/"):  # TorchScript exporter: "/blocks.0/attn/qkv/MatMul"
-        return ".".join(node.name.strip("/").split("/")[:-1])
-    return None
+from hrm_export.export.node_names import graph_node_origins
 
 
 def node_modules(graph, module: str) -> dict[str, str]:
     """{node name: HRM-level module path} for every node of `graph` (an onnx GraphProto of `module`)."""
-    root, wrapper = ROOT.get(module, module), _WRAPPER_PREFIX.get(module, "")
-    producer: dict[str, str] = {}
-    out: dict[str, str] = {}
-    for node in graph.node:  # graph nodes are topologically sorted, so producers come first
-        scope = _raw_scope(node)
-        if scope is None:
-            first = next((i for i in node.input if i), "")
-            name = producer.get(first, root)
-        else:
-            if wrapper and scope.startswith(wrapper):
-                scope = scope[len(wrapper):]
-            elif wrapper and scope == wrapper.rstrip("."):
-                scope = ""
-            name = f"{root}.{scope}" if scope else root
-        out[node.name] = name
-        for o in node.output:
-            producer[o] = name
-    return out
+    return {o.node: o.module_name for o in graph_node_origins(graph, module)}
 
 
 def matches(module_path: str, patterns: Iterable[str]) -> bool:

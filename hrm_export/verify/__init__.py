@@ -50,6 +50,7 @@ def verify_bundle(
     seed: int = 0,
     n_random: int = 2,
     points: Sequence[dict[str, int]] = (),
+    only_profiles: Sequence[str] = (),
     streaming: bool = True,
     save_inputs: str | Path | None = None,
     save_outputs: str | Path | None = None,
@@ -57,7 +58,8 @@ def verify_bundle(
     intra_op_threads: int = 0,
     on_step: Callable[[str], None] | None = None,
 ) -> Report:
-    """Verify the bundle's `precision` artifacts on `backend` against the fp32 PyTorch reference."""
+    """Verify the bundle's `precision` artifacts on `backend` against the fp32 PyTorch reference.
+    `only_profiles`: take the min/opt/max/random points of these profiles only (default: every profile)."""
     from hrm_export.backends.torch_backend import TorchBackend
     from hrm_export.export.reference import reference_from_manifest
 
@@ -71,7 +73,12 @@ def verify_bundle(
     manifest.verify_hashes()
     cfg = manifest.config
     profiles = [Profile.from_dict(p) for p in manifest.profiles.values()]
-    cases = profile_cases(profiles, cfg, seed, n_random)
+    unknown = sorted(set(only_profiles) - {p.name for p in profiles})
+    if unknown:
+        raise UserError(f"profile(s) {unknown} are not in the bundle",
+                        hint=f"the bundle was exported with {', '.join(p.name for p in profiles)}")
+    chosen = [p for p in profiles if not only_profiles or p.name in only_profiles]
+    cases = profile_cases(chosen, cfg, seed, n_random)
     cases += [_user_case(p, profiles, cfg) for p in points]
     _check_all_shapes(cases, profiles, cfg)  # refuse before anything runs
 

@@ -1,4 +1,5 @@
-"""Map an ONNX node back to the PyTorch module it came from, for TensorRT parser errors people can act on.
+"""Map an ONNX node back to the PyTorch module it came from: for TensorRT parser errors people can act on, and
+for precision choices stated as `l_module.blocks.3.attn.qkv`.
 
 Both torch exporters leave the module path in the graph:
 - TorchScript exporter (dynamo=False): the node name, "/blocks.3/attn/qkv/MatMul" (path / op);
@@ -67,20 +68,25 @@ def node_origin(module: str, name: str, op: str = "", metadata: dict[str, str] |
     return None if scopes is None else NodeOrigin(name, op, torch_path(module, scopes))
 
 
-def onnx_node_origins(onnx_path: str | Path, module: str) -> list[NodeOrigin]:
-    """Every node of an ONNX file with its origin, in graph order (index i ↔ the parser's node index i)."""
-    import onnx
-
-    graph = onnx.load(str(onnx_path), load_external_data=False).graph
+def graph_node_origins(graph, module: str) -> list[NodeOrigin]:
+    """Every node of an onnx GraphProto of `module` with its origin, in graph order."""
     origins, producer = [], {}
-    for n in graph.node:
+    for n in graph.node:  # topologically sorted: producers come first
         o = node_origin(module, n.name, n.op_type, {p.key: p.value for p in n.metadata_props})
         if o is None:  # optimiser-made node: inherit from whoever made its first input (else the module root)
-            parent = producer.get(n.input[0]) if n.input else None
+            first = next((i for i in n.input if i), "")
+            parent = producer.get(first)
             o = NodeOrigin(n.name, n.op_type, parent.torch_path if parent else torch_path(module, []))
         origins.append(o)
         producer.update({out: o for out in n.output})
     return origins
+
+
+def onnx_node_origins(onnx_path: str | Path, module: str) -> list[NodeOrigin]:
+    """Every node of an ONNX file with its origin, in graph order (index i ↔ the parser's node index i)."""
+    import onnx
+
+    return graph_node_origins(onnx.load(str(onnx_path), load_external_data=False).graph, module)
 
 
 def describe_parser_error(
