@@ -17,7 +17,8 @@ from onnx import numpy_helper  # noqa: E402
 from hrm_export.errors import UserError  # noqa: E402
 from hrm_export.manifest import Manifest  # noqa: E402
 from hrm_export.precision.calibration import Calibration, build_calibration, module_rows, row_feed  # noqa: E402
-from hrm_export.precision.int8_qdq import nonzero_zero_points  # noqa: E402
+from hrm_export.precision.int8_cpu import quantize_cpu  # noqa: E402
+from hrm_export.precision.int8_qdq import nonzero_zero_points, quantize_qdq  # noqa: E402
 from hrm_export.precision.planner import restore_fp32  # noqa: E402
 from hrm_export.precision.scopes import node_modules, weight_matmuls  # noqa: E402
 from hrm_export.precision.variants import make_variants  # noqa: E402
@@ -78,7 +79,7 @@ def test_every_int8_graph_has_only_zero_points_of_zero(bundle):
             assert not [b for b in nonzero_zero_points(g) if "run time" not in b], a.path
 
 
-def test_qdq_weights_are_per_channel_int8_and_heads_stay_fp32(bundle):
+def test_qdq_weights_are_per_channel_int8_and_heads_and_embedding_stay_fp32(bundle):
     d, model, _ = bundle
     m = Manifest.load(d)
     g = onnx.load(str(m.artifact_path(m.find("l_module", "int8"))))
@@ -90,15 +91,15 @@ def test_qdq_weights_are_per_channel_int8_and_heads_stay_fp32(bundle):
         if n.op_type != "MatMul":
             continue
         w = producers.get(n.input[1])
-        if mods[n.name].startswith("l_module.heads"):
-            assert w is None or w.op_type != "DequantizeLinear", "heads must not be quantized"
+        if mods[n.name].startswith(("l_module.heads", "l_module.embed")):
+            assert w is None or w.op_type != "DequantizeLinear", f"{mods[n.name]} must not be quantized"
             continue
         if w is not None and w.op_type == "DequantizeLinear" and w.input[0] in inits:
             q = numpy_helper.to_array(inits[w.input[0]])
             scale = numpy_helper.to_array(inits[w.input[1]])
             assert q.dtype == np.int8 and scale.shape == (q.shape[1],)  # one scale per output column
             per_channel += 1
-    assert per_channel == 2 * 4 + 1  # 2 blocks × (qkv, proj, fc, proj) + embed
+    assert per_channel == 2 * 4  # 2 blocks × (qkv, proj, fc, proj)
 
 
 def test_calibration_feeds_l_with_the_gamma_beta_its_h_module_computes(bundle):
@@ -141,7 +142,7 @@ def test_manifest_records_how_each_variant_was_made(bundle):
     a = m.find("l_module", "int8")
     assert a.made_by["tool"] == "onnxruntime.quantization.quantize_static"
     assert a.made_by["options"]["symmetric"] and a.made_by["options"]["per_channel"]
-    assert a.made_by["excluded_modules"] == ["l_module.heads"]
+    assert a.made_by["excluded_modules"] == ["l_module.embed", "l_module.heads"]  # raw features, decision heads
     assert a.made_by["calibration"]["size"] == N_CAL
     c = m.find("l_step", "int8-cpu")
     assert c.made_by["tool"] == "onnxruntime.quantization.quantize_dynamic" and c.made_by["options"]["MatMulConstBOnly"]
@@ -180,3 +181,17 @@ def test_cli_make_int8_cpu(bundle, tmp_path):
     assert "l_module.blocks.0.mlp.fc" in made[("l_module", "int8-cpu")]["made_by"]["excluded_modules"]
     bad = CliRunner().invoke(app, ["precision", "make", str(tmp_path / "b"), "--precision", "fp8"])
     assert bad.exit_code != 0 and "unknown precision" in str(bad.exception)
+
+
+def test_keeping_every_layer_writes_the_graph_unquantized(bundle, tmp_path):
+    """ORT reads an empty node list as "quantize everything"; keeping every layer must mean the opposite."""
+    d, _, cal = bundle
+    m = Manifest.load(d)
+    src = m.artifact_path(m.find("h_module", "fp32"))
+    for name, make in (("qdq", lambda out: quantize_qdq(src, out, module_rows(cal, "h_module"), keep_fp32=["h_module"])),
+                       ("cpu", lambda out: quantize_cpu(src, out, keep_fp32=["h_module"]))):
+        out = tmp_path / f"h_module.{name}.onnx"
+        facts = make(out)
+        ops = {n.op_type for n in onnx.load(str(out)).graph.node}
+        assert facts["quantized_linears"] == [] and "h_module.blocks.0.attn.qkv" in facts["excluded_modules"]
+        assert not ops & {"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "MatMulInteger"}, name

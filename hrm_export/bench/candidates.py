@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -69,8 +68,8 @@ def candidates(manifest: Manifest, reference: HRM, opts) -> list[Candidate]:
 
 
 def _torch_maker(cls, reference: HRM, precision: str, device: str, compile_: bool) -> Callable[[], Backend]:
-    # TorchBackend casts its model in place, so each precision gets its own copy of the reference.
-    return lambda: cls(copy.deepcopy(reference), precision, device, compile=compile_)
+    # TorchBackend casts a copy when the precision or device differs, so one reference serves every candidate.
+    return lambda: cls(reference, precision, device, compile=compile_)
 
 
 def _backend_unavailable(name: str, opts) -> str:

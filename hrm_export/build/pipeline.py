@@ -181,7 +181,7 @@ def _verify(out: Path, report: BuildReport, built: list[str], log, profiles: tup
 
 def _bench(out: Path, report: BuildReport, built: list[str], log) -> None:
     """A quick latency summary (batch 1, short sweeps, 0.5 s per cell): PyTorch and ONNX Runtime CPU at fp32,
-    plus TensorRT at each built precision; the full table is `hrm-export bench`."""
+    ONNX Runtime CPU at int8-cpu, plus TensorRT at each built precision; the full table is `hrm-export bench`."""
     t0 = time.perf_counter()
     run_bench = _optional("hrm_export.bench.suite", "run_bench")
     suite_options = _optional("hrm_export.bench.suite", "SuiteOptions")
@@ -192,7 +192,8 @@ def _bench(out: Path, report: BuildReport, built: list[str], log) -> None:
 
     manifest = Manifest.load(out)
     backends = ("torch", "ort-cpu") + (("tensorrt",) if built else ())
-    opts = suite_options(backends=backends, precisions=("fp32", *built), quick=True,
+    cpu_int8 = ("int8-cpu",) if any(a.precision == "int8-cpu" for a in manifest.artifacts) else ()
+    opts = suite_options(backends=backends, precisions=("fp32", *cpu_int8, *built), quick=True,
                          device="cuda" if built else "cpu")
     log(f"bench: quick latency of {', '.join(backends)} (batch 1)")
     result = run_bench(manifest, reference_from_manifest(manifest), opts,

@@ -46,8 +46,10 @@ def bench(
     markdown_out: MarkdownOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Measure latency, throughput and memory of every module on every available backend × precision, side by
-    side with PyTorch eager fp32 in the same run, then hold the figures against budgets/latency.toml.
+    """Measure latency, throughput and memory per module and backend × precision, against targets.
+
+    Every available backend × precision runs side by side with PyTorch eager fp32 in the same run (ratios), then
+    the figures are held against budgets/latency.toml.
 
     Cells: H-module (64 days), L-module (390 minutes, and a sweep 1..390), 256-minute windows, the streaming
     L-step (one new minute after t cached ones), conditioning + heads (PyTorch sub-timing) and the per-day total

@@ -17,8 +17,10 @@ PathArg = Annotated[Path, typer.Argument(help="A bundle directory (with manifest
 
 
 def inspect(path: PathArg, as_json: JsonOpt = False) -> None:
-    """Print I/O names, shapes, dtypes, opset, size and node/op counts of an ONNX file, or a bundle's manifest
-    and each of its artifacts. TensorRT .plan files are described where TensorRT is installed.
+    """Describe an ONNX file, a TensorRT plan or a whole bundle: I/O, shapes, dtypes, opset, sizes.
+
+    For an ONNX file: I/O names, shapes, dtypes, opset, size and node/op counts; for a bundle: its manifest and
+    each artifact. TensorRT .plan files are described where TensorRT is installed (the plan header always).
 
     Example: hrm-export inspect engines/default   |   hrm-export inspect engines/default/l_step.onnx --json
     """

@@ -48,9 +48,11 @@ def verify(
     no_streaming: NoStreamOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Run the fp32 PyTorch reference and the candidate engine on the same realistic feeds at every profile
-    point (min, opt, max and random ones), per module, composed H → FiLM → L, and streaming; judge max abs / rel
-    error, cosine and trading decisions against the budgets. Ends with PASSED or FAILED; exit 3 on FAILED.
+    """Prove a bundle computes what the PyTorch reference computes: tensors and trading decisions vs budgets.
+
+    The fp32 reference and the candidate engine run the same realistic feeds at every profile point (min, opt,
+    max and random ones), per module, composed H → FiLM → L, and streaming; max abs / rel error, cosine and
+    trading decisions are judged against the budgets. Ends with PASSED or FAILED; exit 3 on FAILED.
 
     Example: hrm-export verify engines/default --backend ort-cpu --precision fp32
     """

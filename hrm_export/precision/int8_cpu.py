@@ -14,7 +14,14 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from hrm_export.errors import require
-from hrm_export.precision.int8_qdq import DEFAULT_KEEP, linear_nodes, nonzero_zero_points, quiet_quantizer
+from hrm_export.precision.int8_qdq import (
+    DEFAULT_KEEP,
+    linear_facts,
+    linear_nodes,
+    nonzero_zero_points,
+    quiet_quantizer,
+    save_unquantized,
+)
 
 ORT_INSTALL = "pip install 'hrm-export[ort]'"
 
@@ -26,8 +33,13 @@ def quantize_cpu(fp32_path: Path, out_path: Path, keep_fp32: Iterable[str] = DEF
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     keep_fp32 = tuple(keep_fp32)
-    quantize, kept, mods = linear_nodes(onnx.load(str(fp32_path)), keep_fp32)
+    model = onnx.load(str(fp32_path))
+    quantize, kept, mods = linear_nodes(model, keep_fp32)
     out_path = Path(out_path)
+    facts = {"tool": "onnxruntime.quantization.quantize_dynamic", "version": ort.__version__,
+             **linear_facts(quantize, kept, mods, keep_fp32)}
+    if not quantize:
+        return save_unquantized(model, out_path, facts)
     tmp = out_path.with_name(f".{out_path.name}.tmp")
     try:
         with quiet_quantizer():
@@ -39,11 +51,7 @@ def quantize_cpu(fp32_path: Path, out_path: Path, keep_fp32: Iterable[str] = DEF
     finally:
         tmp.unlink(missing_ok=True)
     return {
-        "tool": "onnxruntime.quantization.quantize_dynamic", "version": ort.__version__,
+        **facts,
         "options": {"op_types": ["MatMul"], "weight_type": "QInt8", "MatMulConstBOnly": True,
                     "activations": "uint8, per-call scale/zero point (DynamicQuantizeLinear)"},
-        "quantized_linears": sorted({mods[n] for n in quantize}),
-        "keep_fp32": list(keep_fp32),
-        "excluded_nodes": sorted(kept),
-        "excluded_modules": sorted({mods[n] for n in kept}),
     }

@@ -21,12 +21,17 @@ import numpy as np
 
 from hrm_export.errors import UserError, require
 from hrm_export.precision.scopes import matches, weight_matmuls
+from model_src.atomic import atomic_output
 
 ORT_INSTALL = "pip install 'hrm-export[ort]'"
 METHODS = ("max", "entropy", "percentile")
 # Kept in fp32 by default in every INT8 graph: the decision heads (3- and 2-wide outputs: an INT8 rounding step
-# there is a direct logit error) and the FiLM generator (its γ/β scale every L activation).
-DEFAULT_KEEP = ("*.heads", "h_module.film")
+# there is a direct logit error), the FiLM generator (its γ/β scale every L activation), and the input embeddings:
+# their inputs are raw market features of very different scales (returns ~1e-3 beside volume z-scores ~1), so one
+# per-tensor INT8 scale rounds the small ones away. Measured on the trained default model (docs/precision.md):
+# embeddings in INT8 gave FiLM γ max error 0.055 at one look-back day, 0.001 with them in fp32; they are 8- and
+# 11-wide GEMMs, so fp32 there costs nothing measurable.
+DEFAULT_KEEP = ("*.heads", "h_module.film", "*.embed")
 PERCENTILE = 99.999
 
 
@@ -35,6 +40,22 @@ def linear_nodes(model, keep_fp32: Iterable[str]) -> tuple[list[str], list[str],
     mods = weight_matmuls(model)
     keep = [n for n, m in mods.items() if matches(m, keep_fp32)]
     return [n for n in mods if n not in keep], keep, mods
+
+
+def linear_facts(quantize: list[str], kept: list[str], mods: dict[str, str], keep_fp32: tuple[str, ...]) -> dict:
+    """What was quantized and what was kept, by module and node, for the manifest's made_by."""
+    return {"quantized_linears": sorted({mods[n] for n in quantize}), "keep_fp32": list(keep_fp32),
+            "excluded_nodes": sorted(kept), "excluded_modules": sorted({mods[n] for n in kept})}
+
+
+def save_unquantized(model, out_path: Path, facts: dict) -> dict:
+    """Every Linear layer is kept fp32: write the graph unchanged. (ORT's quantizers read an empty
+    nodes_to_quantize as "every node", the opposite of what was asked.)"""
+    import onnx
+
+    with atomic_output(out_path) as tmp:
+        onnx.save_model(model, str(tmp))
+    return {**facts, "options": {"note": "every Linear layer kept fp32: graph unchanged"}}
 
 
 def quantize_qdq(fp32_path: Path, out_path: Path, rows: Sequence[dict[str, np.ndarray]], method: str = "max",
@@ -57,6 +78,10 @@ def quantize_qdq(fp32_path: Path, out_path: Path, rows: Sequence[dict[str, np.nd
     keep_fp32 = tuple(keep_fp32)
     model = onnx.load(str(fp32_path))
     quantize, kept, mods = linear_nodes(model, keep_fp32)
+    facts = {"tool": "onnxruntime.quantization.quantize_static", "version": ort.__version__,
+             **linear_facts(quantize, kept, mods, keep_fp32)}
+    if not quantize:
+        return save_unquantized(model, out_path, facts)
 
     class Reader(CalibrationDataReader):
         def __init__(self):
@@ -93,14 +118,10 @@ def quantize_qdq(fp32_path: Path, out_path: Path, rows: Sequence[dict[str, np.nd
         for aug in out_path.parent.glob("augmented_model*.onnx"):  # ORT's calibration scratch file
             aug.unlink(missing_ok=True)
     return {
-        "tool": "onnxruntime.quantization.quantize_static", "version": ort.__version__,
+        **facts,
         "options": {"quant_format": "QDQ", "activation_type": "QInt8", "weight_type": "QInt8", "per_channel": True,
                     "symmetric": True, "calibration_method": method, "calibration_size": len(rows),
                     **({"percentile": PERCENTILE} if method == "percentile" else {})},
-        "quantized_linears": sorted({mods[n] for n in quantize}),
-        "keep_fp32": list(keep_fp32),
-        "excluded_nodes": sorted(kept),
-        "excluded_modules": sorted({mods[n] for n in kept}),
     }
 
 
