@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: install
-	$(VENV)/bin/hrm-export info
+	$(VENV)/bin/hrm-export build --out engines/default --verify-profile latency
 
 test: install
 	$(PY) -m pytest -q

@@ -25,6 +25,7 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from model_src.config import HRMConfig, tiny_config
+from model_src.errors import CheckpointError, DataError
 from model_src.labels import LabelConfig, act_targets
 from model_src.layers import film
 from model_src.model import HRM
@@ -171,9 +172,11 @@ def train(args) -> dict:
         torch.set_num_threads(args.threads)
     cfg = build_config(args)
     lookback = args.lookback or cfg.max_days
-    assert lookback <= cfg.max_days, f"--lookback {lookback} exceeds the model's max_days {cfg.max_days}"
+    if lookback > cfg.max_days:
+        raise DataError(f"--lookback {lookback} exceeds the model's max_days {cfg.max_days}; lower it or "
+                        f"--set max_days={lookback}")
     spec = DataSpec(args.data, args.days, args.data_seed, args.daily_bars or "", args.minute_bars or "",
-                    lookback, args.val_fraction)
+                    lookback, args.val_fraction, args.tz)
     labels = LabelConfig(args.horizon, args.band, args.quantity_scale)
     train_days, val_days = split_by_date(load_samples(spec), spec.val_fraction)
     train_set, val_set = DayTensors(train_days, labels), DayTensors(val_days, labels)
@@ -287,6 +290,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     a("--data-seed", type=int, default=0, help="seed of the synthetic market")
     a("--daily-bars", help="daily OHLCV file (with --data bars)")
     a("--minute-bars", help="minute OHLCV file (with --data bars)")
+    a("--tz", default="", help="time zone of naive timestamps in the bar files, e.g. America/New_York (with --data "
+      "bars; timestamps that carry a zone need none)")
     a("--lookback", type=int, default=0, help="days of look-back per sample (0: the config's max_days)")
     a("--val-fraction", type=float, default=0.15, help="last fraction of dates held out (default 0.15)")
     a("--val-days", type=int, default=0, help="evaluate on the first N validation days only (0: all)")
@@ -328,12 +333,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    if args.describe:
-        from model_src.train_health import describe
+    try:
+        if args.describe:
+            from model_src.train_health import describe
 
-        describe(args.describe, as_json=args.json)
-        return
-    train(args)
+            describe(args.describe, as_json=args.json)
+            return
+        train(args)
+    except (DataError, CheckpointError) as e:  # bad input: one line naming the fix, not a traceback
+        sys.exit(f"error: {e}")
 
 
 if __name__ == "__main__":

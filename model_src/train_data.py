@@ -29,6 +29,7 @@ class DataSpec:
     minute_path: str = ""  # bars only
     lookback: int = 64
     val_fraction: float = 0.15
+    tz: str = ""  # bars only: the zone of naive timestamps, e.g. "America/New_York"
 
 
 def load_samples(spec: DataSpec) -> list:
@@ -40,8 +41,8 @@ def load_samples(spec: DataSpec) -> list:
     elif spec.source == "bars":
         if not (spec.daily_path and spec.minute_path):
             raise DataError("--data bars needs both --daily-bars FILE and --minute-bars FILE")
-        daily = data.read_bars(Path(spec.daily_path))
-        minute = data.read_bars(Path(spec.minute_path))
+        daily = data.read_bars(Path(spec.daily_path), tz=spec.tz or None)
+        minute = data.read_bars(Path(spec.minute_path), tz=spec.tz or None)
         samples = data.build_samples(daily, minute, lookback=spec.lookback)
     else:
         raise DataError(f"unknown data source {spec.source!r}; use synthetic or bars")

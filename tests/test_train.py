@@ -88,3 +88,14 @@ def test_schedule_warms_up_then_decays():
     assert lrs[0] == pytest.approx(1e-4) and lrs[9] == pytest.approx(1e-3)
     assert all(a >= b for a, b in itertools.pairwise(lrs[9:]))
     assert lrs[-1] == pytest.approx(1e-4, rel=0.01)
+
+
+def test_bad_input_is_one_line_and_exit_1(tmp_path):
+    import subprocess
+    import sys
+
+    p = subprocess.run([sys.executable, "-m", "model_src.train", "--data", "bars", "--out", str(tmp_path / "run")],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 1 and "Traceback" not in p.stderr
+    assert p.stderr.strip() == "error: --data bars needs both --daily-bars FILE and --minute-bars FILE"
+    assert not (tmp_path / "run").exists()
