@@ -152,6 +152,8 @@ def test_memory_table(bundle, run):
         assert s["mb"] == pytest.approx((bundle / s["path"]).stat().st_size / 1e6, abs=0.01)
     report, _ = run
     assert report["memory"]["peak_host_rss_mb"] > 50
+    by_batch = report["memory"]["peak_host_rss_mb_by_batch"]  # running peak: never more than the whole run's
+    assert by_batch and all(50 < mb <= report["memory"]["peak_host_rss_mb"] for mb in by_batch.values())
     assert report["memory"]["peak_device_mb"] is None  # no GPU: nothing pretends otherwise
 
 
@@ -243,12 +245,26 @@ device_class = "{CPU}"
 kind = "memory"
 metric = "peak_host_rss_mb"
 max_mb = 1
+[[target]]
+id = "rss-live"
+device_class = "{CPU}"
+kind = "memory"
+metric = "peak_host_rss_mb_upto_batch"
+batch = 1
+max_mb = 1e6
+[[target]]
+id = "rss-unmeasured-batch"
+device_class = "{CPU}"
+kind = "memory"
+metric = "peak_host_rss_mb_upto_batch"
+batch = 128
+max_mb = 1e6
 """))
     g = evaluate(report, targets)
     status = {r["id"]: r["status"] for r in g["results"]}
     assert status == {"loose-best": PASS, "each-tight": FAIL, "other-class": NOT_APPLICABLE,
                       "unmeasured-batch": NOT_MEASURED, "self-speedup": NOT_MEASURED, "stream-vs-day": PASS,
-                      "rss": FAIL}
+                      "rss": FAIL, "rss-live": PASS, "rss-unmeasured-batch": NOT_MEASURED}
     assert not g["passed"] and set(g["failed"]) == {"each-tight", "rss"}
     best = next(r for r in g["results"] if r["id"] == "loose-best")
     fastest = min((c for c in report["cells"] if c["module"] == "day" and c["batch"] == 1),

@@ -60,6 +60,20 @@ def test_build_without_tensorrt_makes_everything_else_and_says_skipped(tiny_ckpt
     assert not [a for a in m.artifacts if a.format == "trt-plan"]
     assert not list(out.glob("*.plan")) and not list(out.glob(".*partial"))
     assert "ort-cpu/fp32 PASSED" in text and "p50 per trading day" in text
+    assert "Parity vs the PyTorch fp32 reference" in text  # the closing parity table
+
+
+def test_verify_profile_limits_the_closing_verify(tiny_ckpt, tmp_path):
+    ckpt, profile = tiny_ckpt
+    r = run("--checkpoint", str(ckpt), "--out", str(tmp_path / "b"), "--profile", f"{profile},latency",
+            "--precision", "fp32", "--verify-profile", "tiny", "--no-bench", "--json")
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout)
+    (row,) = report["parity"]
+    assert row["passed"] and row["film_gamma_max_abs"] < 1e-4 and row["halt_agree"].split("/")[1] != "0"
+    bad = run("--checkpoint", str(ckpt), "--out", str(tmp_path / "c"), "--profile", str(profile),
+              "--verify-profile", "throughput", "--no-bench")
+    assert bad.returncode == 1 and "not among the --profile" in bad.stderr and not (tmp_path / "c").exists()
 
 
 def test_json_report_with_every_precision(tiny_ckpt, tmp_path):
@@ -74,6 +88,8 @@ def test_json_report_with_every_precision(tiny_ckpt, tmp_path):
     assert steps["precision"]["status"] == "done"
     assert {"bf16", "int8"} <= {a["precision"] for a in report["artifacts"]}
     assert "ort-cpu/int8" in steps["verify"]["detail"] and steps["bench"]["status"] == "SKIPPED"
+    assert [(p["backend"], p["precision"]) for p in report["parity"]] == [
+        ("ort-cpu", "fp32"), ("ort-cpu", "bf16-emulated"), ("ort-cpu", "int8"), ("ort-cpu", "int8-cpu")]
     assert steps["export"]["detail"].endswith("profiles tiny")
 
 

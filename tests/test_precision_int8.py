@@ -188,7 +188,8 @@ def test_keeping_every_layer_writes_the_graph_unquantized(bundle, tmp_path):
     d, _, cal = bundle
     m = Manifest.load(d)
     src = m.artifact_path(m.find("h_module", "fp32"))
-    for name, make in (("qdq", lambda out: quantize_qdq(src, out, module_rows(cal, "h_module"), keep_fp32=["h_module"])),
+    rows = module_rows(cal, "h_module")
+    for name, make in (("qdq", lambda out: quantize_qdq(src, out, rows, keep_fp32=["h_module"])),
                        ("cpu", lambda out: quantize_cpu(src, out, keep_fp32=["h_module"]))):
         out = tmp_path / f"h_module.{name}.onnx"
         facts = make(out)

@@ -154,8 +154,9 @@ def test_reference_micro_batches_equal_the_whole_batch(monkeypatch):
 
 
 def test_bf16_torch_backend_leaves_the_callers_fp32_model_alone():
-    from hrm_export.backends.torch_backend import TorchBackend
     from parity_bundle import tiny_model
+
+    from hrm_export.backends.torch_backend import TorchBackend
 
     model = tiny_model()
     days = torch.randn(1, 3, model.cfg.n_day_features)

@@ -31,7 +31,9 @@ else:  # Python 3.10
 DEFAULT_BUDGETS = Path(__file__).resolve().parent.parent.parent / "budgets" / "latency.toml"
 KINDS = ("latency", "speedup", "memory")
 STATS = ("p50", "p90", "p99", "max", "mean", "min")
-MEMORY_METRICS = ("peak_host_rss_mb", "peak_device_mb", "params_mb_fp32", "params_mb_bf16", "params_mb_int8")
+# peak_host_rss_mb_upto_batch: the process's peak RSS over every cell up to the target's `batch`.
+MEMORY_METRICS = ("peak_host_rss_mb", "peak_host_rss_mb_upto_batch", "peak_device_mb", "params_mb_fp32",
+                  "params_mb_bf16", "params_mb_int8")
 PASS, FAIL, NOT_MEASURED, NOT_APPLICABLE = "pass", "FAIL", "not measured", "n/a"
 
 
@@ -175,6 +177,8 @@ def _judge_memory(t: Target, report: dict, dc: str) -> dict:
         prec = t.metric.removeprefix("params_mb_")
         total = next(r for r in mem["parameters"] if r["part"] == "total")
         value = total["mb"][prec]
+    elif t.metric == "peak_host_rss_mb_upto_batch":
+        value = mem.get("peak_host_rss_mb_by_batch", {}).get(str(t.batch))
     else:
         value = mem.get(t.metric)
     if value is None:

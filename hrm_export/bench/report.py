@@ -158,7 +158,8 @@ def print_report(report: dict, console: Console | None = None, detail: bool = Fa
     if report["memory"]["artifacts"]:
         _table(console, "Artifacts", artifact_rows(report))
     mem = report["memory"]
-    console.print(f"peak host RSS {mem['peak_host_rss_mb']} MB · peak device memory "
+    upto = ", ".join(f"≤ B{b}: {mb} MB" for b, mb in mem.get("peak_host_rss_mb_by_batch", {}).items())
+    console.print(f"peak host RSS {mem['peak_host_rss_mb']} MB ({upto}) · peak device memory "
                   f"{mem['peak_device_mb'] if mem['peak_device_mb'] is not None else '— (no GPU)'} MB", highlight=False)
     if "gate" in report:
         _table(console, "Gate (budgets: " + report["gate"]["budgets"] + ")", gate_rows(report))

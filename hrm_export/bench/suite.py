@@ -157,7 +157,7 @@ def run_bench(manifest: Manifest, reference: HRM, opts: SuiteOptions,
             if backend is not None:
                 active.append((cand, backend, rec))
         try:
-            cells, refusals = _measure(active, cfg, opts, on_cell)
+            cells, refusals = _measure(active, cfg, opts, on_cell, run_rss, rss_by_batch := {})
         finally:
             for _, backend, _ in active:
                 backend.deactivate()
@@ -194,6 +194,7 @@ def run_bench(manifest: Manifest, reference: HRM, opts: SuiteOptions,
             "parameters": parameter_bytes(reference),
             "artifacts": artifact_sizes(manifest),
             "peak_host_rss_mb": run_rss.peak_mb,
+            "peak_host_rss_mb_by_batch": rss_by_batch,  # peak over every cell up to that batch
             "peak_device_mb": device_peak_mb(dev),
             "note": "resident_host_mb per backend: RSS added by loading it and running each module once; peak "
                     "host RSS is the whole process (reference model and every backend loaded at once); device "
@@ -217,8 +218,12 @@ def _load(cand: Candidate, cfg, dev: str) -> tuple[Backend | None, str, float | 
     return backend, "", round(PeakRSS.current_mb() - before, 1)
 
 
-def _measure(active: list, cfg, opts: SuiteOptions, on_cell) -> tuple[list[dict], list[dict]]:
+def _measure(active: list, cfg, opts: SuiteOptions, on_cell, rss: PeakRSS,
+             rss_by_batch: dict[str, float]) -> tuple[list[dict], list[dict]]:
     """Cell by cell, every backend that has the cell timed in alternation (see timing.time_interleaved).
+    Cells come in increasing batch order, so the peak RSS after the last cell of batch B, kept in
+    `rss_by_batch[str(B)]`, is the process's peak over every batch up to B: what a live (batch ≤ 8) process needs
+    is then told apart from what batch-128 scoring needs.
 
     From SOLO_BATCH up, a cell's backends run one after the other and each is reloaded after its turn: ONNX
     Runtime's arena keeps the peak of every session it served, and batch-128 peaks of several backends held at
@@ -263,6 +268,7 @@ def _measure(active: list, cfg, opts: SuiteOptions, on_cell) -> tuple[list[dict]
             cand = where[key][0]
             refusals.append({"backend": cand.name, "precision": cand.precision, "module": module, "batch": batch,
                              "seq": seq, "reason": why})
+        rss_by_batch[str(batch)] = rss.peak_mb
     return out, refusals
 
 

@@ -35,6 +35,7 @@ class BuildReport:
     out: str
     steps: list[Step] = field(default_factory=list)
     artifacts: list[dict] = field(default_factory=list)
+    parity: list[dict] = field(default_factory=list)  # one row per verified backend/precision (parity_row)
     gate_failed: bool = False  # verify (or bench) ran and a budget was missed
 
     def add(self, name: str, status: str, detail: str, t0: float) -> Step:
@@ -61,6 +62,7 @@ def run_build(out: str | Path, checkpoint: Path | None, opts: BuildOptions, prog
     `verify` / `bench` False skip the closing summaries (reported SKIPPED); `verify_profiles` limits the verify
     to those profiles' points (default: all)."""
     opts.validate()
+    _check_verify_profiles(opts, verify_profiles)
     if opts.require_tensorrt:  # before any file is written: exit 1, nothing half-made
         require_tensorrt()
         compute_capability()  # a GPU to build on
@@ -106,6 +108,18 @@ def run_build(out: str | Path, checkpoint: Path | None, opts: BuildOptions, prog
     report.artifacts = [{"module": a.module, "precision": a.precision, "format": a.format, "path": a.path}
                         for a in manifest.artifacts]
     return report
+
+
+def _check_verify_profiles(opts: BuildOptions, wanted: tuple[str, ...]) -> None:
+    """Before anything is written: the closing verify can only take points of profiles the bundle will have."""
+    from hrm_export.build.options import BuildOptionError
+    from hrm_export.profiles import load_profile
+
+    names = [load_profile(p).name for p in opts.profiles]
+    unknown = [w for w in wanted if w not in names]
+    if unknown:
+        raise BuildOptionError(f"--verify-profile {','.join(unknown)}: not among the --profile of this build",
+                               hint=f"choose from {', '.join(names)}")
 
 
 def _gpu() -> bool:
@@ -175,6 +189,7 @@ def _verify(out: Path, report: BuildReport, built: list[str], log, profiles: tup
         passed = _passed(result)
         failed |= passed is False
         lines.append(f"{backend}/{precision} {_summary(result)}")
+        report.parity.append(parity_row(backend, precision, result))
     report.gate_failed |= failed
     report.add("verify", FAILED if failed else DONE, "; ".join(lines), t0)
 
@@ -204,6 +219,24 @@ def _bench(out: Path, report: BuildReport, built: list[str], log) -> None:
     detail = f"p50 per trading day (H + L over 390 minutes, batch 1) on {where}: " + ", ".join(parts) if parts \
         else f"{len(result.get('cells', []))} cells measured"
     report.add("bench", DONE, detail + "; full table: hrm-export bench", t0)
+
+
+def parity_row(backend: str, precision: str, result) -> dict:
+    """The closing parity table's row: FiLM γ/β and the decisions first, then the worst tensor anywhere."""
+    worst = {(s["scope"], s["output"]): s["max_abs"] for s in result.summary()}
+    d = result.decision or {}
+    top = max(result.summary(), key=lambda s: s["max_abs"], default=None)
+    return {
+        "backend": backend, "precision": precision, "passed": result.passed, "checks": len(result.rows),
+        "film_gamma_max_abs": worst.get(("h_module", "film_gamma")),
+        "film_beta_max_abs": worst.get(("h_module", "film_beta")),
+        "logits_max_abs": max((v for (sc, o), v in worst.items() if o == "action_logits"), default=None),
+        "q_values_max_abs": max((v for (sc, o), v in worst.items() if o == "q_values"), default=None),
+        "action_agree": f"{d.get('action_agree', 0)}/{d.get('action_judged', 0)}",
+        "halt_agree": f"{d.get('halt_agree', 0)}/{d.get('sessions', 0)}",
+        "quantity_max_abs": d.get("quantity_max_abs"),
+        "worst": None if top is None else f"{top['scope']}.{top['output']} {top['max_abs']:.1e}",
+    }
 
 
 def _passed(result) -> bool | None:

@@ -105,8 +105,24 @@ def _print(report) -> None:
     for s in report.steps:
         table.add_row(s.name, f"[{style.get(s.status, 'red')}]{s.status}[/]", f"{s.seconds:.1f}", s.detail)
     console.print(table)
+    if report.parity:
+        console.print(_parity_table(report.parity))
     for s in report.steps:
         if s.status == SKIPPED and s.name == "tensorrt":
             console.print(f"[yellow]TensorRT step SKIPPED:[/] {s.detail}", highlight=False)
     kinds = sorted({f"{a['format']}/{a['precision']}" for a in report.artifacts})
     console.print(f"[green]bundle[/] {report.out}: {len(report.artifacts)} artifacts ({', '.join(kinds)})")
+
+
+def _parity_table(rows: list[dict]) -> Table:
+    """Each verified precision against the PyTorch fp32 reference: FiLM, heads, decisions, verdict."""
+    t = Table(title="Parity vs the PyTorch fp32 reference (worst over every point; docs/parity.md)")
+    for col in ("engine", "FiLM γ / β max abs", "logits / Q max abs", "actions agree", "halts agree",
+                "quantity max abs", "verdict"):
+        t.add_column(col, justify="left" if col == "engine" else "right")
+    num = lambda v: "—" if v is None else f"{v:.1e}"  # noqa: E731
+    for r in rows:
+        t.add_row(f"{r['backend']}/{r['precision']}", f"{num(r['film_gamma_max_abs'])} / {num(r['film_beta_max_abs'])}",
+                  f"{num(r['logits_max_abs'])} / {num(r['q_values_max_abs'])}", r["action_agree"], r["halt_agree"],
+                  num(r["quantity_max_abs"]), "[green]PASSED[/]" if r["passed"] else "[red]FAILED[/]")
+    return t
