@@ -287,3 +287,14 @@ def test_bad_budgets_file_is_one_clear_error(tmp_path):
                                         'module = "day"\n'))
     result = CliRunner().invoke(app, ["bench", str(tmp_path), "--batch", "0"])
     assert result.exit_code != 0
+
+
+def test_busy_note_counts_only_load_beyond_the_bench_itself():
+    from hrm_export.bench.report import busy_note
+
+    def note(start, end):
+        return busy_note({"machine": {"logical_cores": 2, "load_average_1m": start, "load_average_1m_end": end}})
+
+    assert note(0.1, 2.01) == ""  # the bench's own two threads
+    assert "other work shared the CPU" in note(0.1, 13.5)  # a training run beside it
+    assert "other work shared the CPU" in note(3.0, 2.0)  # busy before it started

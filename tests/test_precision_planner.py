@@ -97,3 +97,38 @@ def test_default_size_model_meets_its_precision_budgets(tmp_path):
     judgements = precision_report(manifest, days, minutes, load_budgets())
     assert {j.precision for j in judgements} == {"bf16-emulated", "bf16", "int8", "int8-cpu"}
     assert all(j.passed for j in judgements), [(j.precision, j.source, j.failed()) for j in judgements]
+
+
+def _heads(q_gap: np.ndarray) -> dict:  # q_gap (N, T): q_halt − q_continue per minute
+    n, t = q_gap.shape
+    logits = np.tile(np.array([0.0, 1.0, 3.0], np.float32), (n, t, 1))  # clear margins: actions never judged tied
+    q = np.stack([q_gap / 2, -q_gap / 2], -1).astype(np.float32)
+    return {"film_gamma": np.zeros((n, 4), np.float32), "film_beta": np.zeros((n, 4), np.float32),
+            "action_logits": logits, "quantity": np.zeros((n, t), np.float32), "q_values": q}
+
+
+def test_judge_counts_a_halt_that_moved_even_when_the_reference_came_near_the_fence_earlier(tmp_path):
+    """The reference's q gap comes within the near-tie band at minute 10 without crossing (as on the trained model)
+    and crosses clearly at minute 45; a candidate halting at 55 is a miss, not a day left out of the count."""
+    from hrm_export.precision.judge import judge
+
+    m = np.arange(60)
+    gap = np.where(m < 45, -1.0, 0.5)[None] + 0.95 * (m == 10)  # (1, T): -0.05 at minute 10, halt at 45
+    rows = "\n".join([f"[bf16.h_module.{o}]\nmax_abs = 1.0" for o in ("film_gamma", "film_beta")]
+                     + [f"[bf16.composed.{o}]\nmax_abs = 10.0" for o in ("action_logits", "quantity", "q_values")]
+                     + ["[bf16.decision]\nnear_tie_margin = 0.1\naction_agreement = 1.0\nhalt_agreement = 1.0"])
+    (tmp_path / "parity.toml").write_text(rows + "\n")
+    budgets = load_budgets(tmp_path / "parity.toml")
+
+    def checks(cand_gap):
+        return {c.name: c for c in judge(_heads(gap), _heads(cand_gap), budgets, "bf16", "test").checks}
+
+    late = checks(np.where(m < 55, -1.0, 0.5)[None])
+    assert late["decision.halt_agreement"].value == 0.0 and not late["decision.halt_agreement"].passed
+    assert late["decision.halt_max_shift_minutes"].value == 10 and late["decision.halt_judged_days"].value == 1.0
+    same = checks(gap)
+    assert same["decision.halt_agreement"].passed and same["decision.halt_max_shift_minutes"].value == 0
+    # Halting where the reference itself sat inside the band (minute 10) is a near tie: excused, not failed.
+    early = checks(np.where(m < 45, -1.0, 0.5)[None] + 1.1 * (m == 10))
+    assert early["decision.halt_agreement"].passed and early["decision.halt_judged_days"].value == 0.0
+    assert early["decision.halt_max_shift_minutes"].value == 35

@@ -87,6 +87,14 @@ def test_ort_backend_refuses_shapes_outside_its_profile():
         assert out["h_tokens"].shape == (4, 4, 32) and b.name == "ort-cpu"
 
 
+def test_ort_sessions_do_not_spin_wait_unless_asked():
+    """Busy-waiting intra-op threads halved ORT's speed on the 2-core CPU; off by default, on when asked."""
+    opts = {spin: OrtBackend(tiny_bundle(), spin_wait=spin).session("h_module").get_session_options()
+            for spin in (False, True)}
+    assert opts[False].get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    assert opts[True].get_session_config_entry("session.intra_op.allow_spinning") == "1"
+
+
 def test_checkpoint_changed_since_export_is_refused(tmp_path):
     import shutil
 

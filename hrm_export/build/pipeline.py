@@ -233,7 +233,9 @@ def parity_row(backend: str, precision: str, result) -> dict:
         "logits_max_abs": max((v for (sc, o), v in worst.items() if o == "action_logits"), default=None),
         "q_values_max_abs": max((v for (sc, o), v in worst.items() if o == "q_values"), default=None),
         "action_agree": f"{d.get('action_agree', 0)}/{d.get('action_judged', 0)}",
-        "halt_agree": f"{d.get('halt_agree', 0)}/{d.get('sessions', 0)}",
+        # judged sessions, as the gate counts them: disagreements inside the reference's near tie are excused
+        "halt_agree": f"{d.get('halt_agree', 0)}/{d.get('sessions', 0) - d.get('halt_ties', 0)}"
+                      + (f" +{d['halt_ties']} tie" if d.get("halt_ties") else ""),
         "quantity_max_abs": d.get("quantity_max_abs"),
         "worst": None if top is None else f"{top['scope']}.{top['output']} {top['max_abs']:.1e}",
     }

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hrm_export.backends.ort_backend import session_options
 from hrm_export.errors import UserError, require
 from model_src.atomic import atomic_output
 
@@ -82,7 +83,8 @@ def build_calibration(fp32_paths: dict[str, Path], cfg, days: np.ndarray, minute
                       source: str = "model_src.data.synthetic_samples") -> Calibration:
     """Run the fp32 graphs on the sample days and collect each module's real inputs."""
     ort = require("onnxruntime", ORT_INSTALL)
-    sess = {m: ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]) for m, p in fp32_paths.items()}
+    so = session_options(ort)
+    sess = {m: ort.InferenceSession(str(p), so, providers=["CPUExecutionProvider"]) for m, p in fp32_paths.items()}
     n, T = len(days), minutes.shape[1]
     h_tokens, gamma, beta = [], [], []
     for i in range(n):  # batch 1: the exported graph is what runs, one day at a time

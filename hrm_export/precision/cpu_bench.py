@@ -1,9 +1,10 @@
 """fp32 vs int8-cpu (and any other ONNX precision) on ONNX Runtime's CPU provider: is the CPU artifact faster?
 
 Method: one InferenceSession per (module, precision), default thread count (one per core), graph optimizations
-on; real sample-day inputs at batch B; `warmup` untimed runs, then `runs` timed runs of session.run;
-median and p90 wall time. Both precisions are measured in the same process, interleaved per module, so load from
-other processes hits them alike. This is a command, not a test: timings are reported, never asserted.
+on, no spin-wait (`session_options`); real sample-day inputs at batch B; `warmup` untimed runs, then `runs` timed
+runs of session.run; median and p90 wall time. Both precisions are measured in the same process, interleaved per
+module, so load from other processes hits them alike.
+This is a command, not a test: timings are reported, never asserted.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hrm_export.backends.ort_backend import session_options
 from hrm_export.errors import require
 
 
@@ -63,8 +65,7 @@ def bench(manifest, precisions=("fp32", "int8-cpu"), modules=("h_module", "l_mod
           runs: int = 20) -> list[Timing]:
     ort = require("onnxruntime", "pip install 'hrm-export[ort]'")
     cfg = manifest.config
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
+    so = session_options(ort)
     sessions = {(m, p): ort.InferenceSession(str(manifest.artifact_path(manifest.find(m, p))), so,
                                              providers=["CPUExecutionProvider"])
                 for m in modules for p in precisions}

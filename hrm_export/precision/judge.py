@@ -4,8 +4,9 @@ Both sides run composed, one sample day at a time (batch 1): days → H → (γ,
 side feeding itself, so an H error reaches the decisions the way it would in production. Measured per run:
 * action agreement: argmax of action_logits at every minute, counted only where the reference's top-1 − top-2
   logit margin is ≥ near_tie_margin (a flip inside a near-tie is a coin toss in the reference too);
-* halt agreement: the ACT halting minute (first minute with q_halt > q_continue, −1 if none) per day, counted
-  only for days whose reference |q_halt − q_continue| stays ≥ near_tie_margin up to its halting minute;
+* halt agreement: the ACT halting minute (first minute with q_halt > q_continue) per day, with verify's rule: a
+  disagreement is excused only when the reference's |q_halt − q_continue| at the earlier of the two minutes is
+  below near_tie_margin (the reference itself was on the fence there); the largest shift in minutes is reported;
 * quantity max |Δ|; FiLM γ/β and Q-values as tensor budgets (max_abs, max_rel with rel_floor, cosine);
 * the logit margin of every minute, for the error-vs-margin plot.
 Rows missing from the budget file fail (a precision without budgets is not verified).
@@ -17,6 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
+
+from hrm_export.verify.metrics import decision_stats, halting_minute, merge, top2_margin
 
 Runner = Callable[[str, dict[str, np.ndarray]], dict[str, np.ndarray]]  # (module, feeds) -> outputs
 
@@ -71,11 +75,6 @@ def run_composed(run: Runner, days: np.ndarray, minutes: np.ndarray, cross_atten
     return {k: np.concatenate(v) for k, v in acc.items()}
 
 
-def halting_minutes(q_values: np.ndarray) -> np.ndarray:  # (N, T, 2) -> (N,)
-    halt = q_values[..., 0] > q_values[..., 1]
-    return np.where(halt.any(-1), halt.argmax(-1), -1)
-
-
 def budget_precision(precision: str) -> str:
     """The budgets/parity.toml table that judges an artifact precision (the emulation is judged as bf16)."""
     return "bf16" if precision == "bf16-emulated" else precision
@@ -103,22 +102,21 @@ def judge(ref: dict, cand: dict, budgets, precision: str, source: str) -> Judgem
     d = budgets.decision(precision) if precision in budgets.data and "decision" in budgets.data[precision] else None
     tie = d.near_tie_margin if d else 1e-3
     logits_r, logits_c = ref["action_logits"].reshape(-1, 3), cand["action_logits"].reshape(-1, 3)
-    top2 = np.sort(logits_r, axis=-1)[:, -2:]
-    margins = top2[:, 1] - top2[:, 0]
+    margins = top2_margin(torch.from_numpy(logits_r)).numpy()  # (N·T,) reference top-1 − top-2
     flips = logits_r.argmax(-1) != logits_c.argmax(-1)
-    clear = margins >= tie
-    agreement = float(1.0 - flips[clear].mean()) if clear.any() else 1.0
-    j.checks.append(_check("decision.action_agreement", agreement, d and d.action_agreement, "min", d is not None))
-    halt_r, halt_c = halting_minutes(ref["q_values"]), halting_minutes(cand["q_values"])
-    qgap = np.abs(ref["q_values"][..., 0] - ref["q_values"][..., 1])  # (N, T)
-    upto = np.where(halt_r >= 0, halt_r, t - 1)
-    clear_days = np.array([qgap[i, : upto[i] + 1].min() >= tie for i in range(n)])
-    halt_ok = float((halt_r == halt_c)[clear_days].mean()) if clear_days.any() else 1.0
-    j.checks.append(_check("decision.halt_agreement", halt_ok, d and d.halt_agreement, "min", d is not None))
-    qerr = float(np.abs(ref["quantity"] - cand["quantity"]).max())
-    j.checks.append(_check("decision.quantity_max_abs", qerr, d and d.quantity_max_abs, "max", d is not None))
-    j.checks.append(Check("decision.clear_minutes", float(clear.mean()), None, True, "info"))
-    j.checks.append(Check("decision.clear_days", float(clear_days.mean()), None, True, "info"))
+    heads = ("action_logits", "quantity", "q_values")
+    s = merge([decision_stats({k: torch.from_numpy(cand[k]) for k in heads},
+                              {k: torch.from_numpy(ref[k]) for k in heads}, tie)])
+    judged_days = s["sessions"] - s["halt_ties"]
+    shift = (halting_minute(torch.from_numpy(cand["q_values"])) - halting_minute(torch.from_numpy(ref["q_values"])))
+    j.checks += [
+        _check("decision.action_agreement", s["action_agreement"], d and d.action_agreement, "min", d is not None),
+        _check("decision.halt_agreement", s["halt_agreement"], d and d.halt_agreement, "min", d is not None),
+        _check("decision.quantity_max_abs", s["quantity_max_abs"], d and d.quantity_max_abs, "max", d is not None),
+        Check("decision.clear_minutes", s["action_judged"] / s["minutes"], None, True, "info"),
+        Check("decision.halt_judged_days", judged_days / s["sessions"], None, True, "info"),
+        Check("decision.halt_max_shift_minutes", float(shift.abs().max()), None, True, "info"),
+    ]
     j.margins, j.flips = margins, flips
     j.logit_errors = np.abs(logits_r - logits_c).max(-1)
     return j
@@ -137,8 +135,9 @@ def onnx_runner(paths: dict[str, str]) -> Runner:
     """A Runner over ONNX files on ORT's CPU provider (sessions opened once)."""
     import onnxruntime as ort
 
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
+    from hrm_export.backends.ort_backend import session_options
+
+    so = session_options(ort)
     sess = {m: ort.InferenceSession(str(p), so, providers=["CPUExecutionProvider"]) for m, p in paths.items()}
 
     def run(module: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
