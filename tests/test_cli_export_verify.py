@@ -42,10 +42,11 @@ def test_export_with_precisions_writes_the_variants_beside_fp32(tmp_path):
     assert bad.returncode == 1 and "unknown 'fp16'" in bad.stderr and not (tmp_path / "c").exists()
 
 
-def test_verify_passes_and_says_so():
-    p = cli("verify", str(tiny_bundle()), "--random-points", "0")
+def test_verify_passes_and_says_so(tmp_path):
+    p = cli("verify", str(tiny_bundle()), "--random-points", "0", "--png", str(tmp_path / "margin.png"))
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
     assert p.stdout.rstrip().endswith("PASSED") and "film_gamma" in p.stdout
+    assert (tmp_path / "margin.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # matplotlib: the [plot] extra
 
 
 def test_verify_impossible_budget_exits_gate_failed_after_full_report(tmp_path):

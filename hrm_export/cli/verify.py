@@ -29,6 +29,8 @@ ProfileOpt = Annotated[str | None, typer.Option(
     "--profile", "-p", help="Comma-separated profiles whose points to verify (default: every profile in the "
     "bundle). On a CPU, 'latency' skips the batch-128 throughput points that take most of the time.")]
 ThreadsOpt = Annotated[int, typer.Option("--threads", help="ONNX Runtime intra-op threads (0: one per core).")]
+PngOpt = Annotated[Path | None, typer.Option(
+    "--png", help="Also draw the logit error against the reference's logit margin (per margin bin) to this PNG.")]
 NoStreamOpt = Annotated[bool, typer.Option("--no-streaming", help="Skip the chained l_step session checks.")]
 
 
@@ -46,6 +48,7 @@ def verify(
     save_module: SaveModuleOpt = "l_module",
     threads: ThreadsOpt = 0,
     no_streaming: NoStreamOpt = False,
+    png: PngOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Prove a bundle computes what the PyTorch reference computes: tensors and trading decisions vs budgets.
@@ -55,6 +58,7 @@ def verify(
     trading decisions are judged against the budgets. Ends with PASSED or FAILED; exit 3 on FAILED.
 
     Example: hrm-export verify engines/default --backend ort-cpu --precision fp32
+             hrm-export verify engines/default --precision int8 --profile latency --png int8-margin.png
     """
     console = Console(stderr=True)
     points = [_parse_point(p) for p in point or []]
@@ -66,6 +70,13 @@ def verify(
             save_module=save_module, intra_op_threads=threads,
             on_step=None if as_json else lambda s: status.update(f"verifying {s}"),
         )
+    if png and report.decision and report.decision_budget:
+        from hrm_export.verify.plot import plot_margin_bins
+
+        m = report.meta
+        plot_margin_bins(report.decision, report.decision_budget.near_tie_margin,
+                         f"{m['backend']}/{m['precision']} vs {m['reference']}: logit error by margin", png)
+        console.print(f"error-vs-margin plot: {png}")
     if as_json:
         print(json.dumps(report.to_dict(), indent=2))
     else:
