@@ -5,16 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hrm_export.errors import require
-from model_src.atomic import atomic_output
+from hrm_export.plotting import pyplot, save_png
 
 
 def plot_latency(report: dict, path: str | Path) -> Path:
-    matplotlib = require("matplotlib", "pip install 'hrm-export[plot]'")
-    matplotlib.use("Agg")  # files only, no display
-    import matplotlib.pyplot as plt
-
-    path = Path(path)
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), constrained_layout=True)
     panels = (("l_module", "L-module full pass, batch 1", "minutes T"),
               ("l_step", "streaming L-step (1 new minute), batch 1", "cached minutes t"))
@@ -34,7 +29,4 @@ def plot_latency(report: dict, path: str | Path) -> Path:
     m = report["machine"]
     where = m["gpu"]["name"] if m.get("gpu") else f"{m['cpu']}, {m['logical_cores']} cores"
     fig.suptitle(f"hrm-export bench · {where} · {m['date'][:10]}", fontsize=10)
-    with atomic_output(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-    return path
+    return save_png(fig, path)

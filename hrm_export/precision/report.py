@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 
-from hrm_export.errors import require
 from hrm_export.precision.judge import Judgement, backend_runner, judge, onnx_runner, run_composed
 
 SOURCES = {"bf16-emulated": "ort-cpu bf16-emulated graph", "int8": "ort-cpu int8 Q/DQ graph",
@@ -53,12 +52,9 @@ def precision_report(manifest, days: np.ndarray, minutes: np.ndarray, budgets,
 
 def plot_error_vs_margin(judgements: Sequence[Judgement], path: str | Path, near_tie: dict[str, float]) -> Path:
     """Max |Δ action logit| per minute against the reference's top-1 − top-2 margin; flips marked in red."""
-    matplotlib = require("matplotlib", "pip install 'hrm-export[plot]'")
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from hrm_export.plotting import pyplot, save_png
 
-    from model_src.atomic import atomic_output
-
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(judgements), figsize=(4.2 * len(judgements), 3.6), squeeze=False,
                              sharey=True)
     for ax, j in zip(axes[0], judgements, strict=True):
@@ -77,8 +73,4 @@ def plot_error_vs_margin(judgements: Sequence[Judgement], path: str | Path, near
     fig.suptitle(f"error vs logit margin — {judgements[0].days} days × {judgements[0].minutes} minutes, batch 1",
                  fontsize=10)
     fig.tight_layout()
-    path = Path(path)
-    with atomic_output(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
-    return path
+    return save_png(fig, path)

@@ -11,15 +11,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hrm_export.errors import require
-from model_src.atomic import atomic_output
+from hrm_export.plotting import pyplot, save_png
 
 
 def plot_margin_bins(decision: dict, near_tie: float, title: str, path: str | Path) -> Path:
-    matplotlib = require("matplotlib", "pip install 'hrm-export[plot]'")
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     bins = [b for b in decision["margin_bins"] if b["minutes"]]
     labels = [f"[{b['lo']:g}, {b['hi']:g})" for b in bins]
     errors = [max(b["max_logit_err"], 1e-9) for b in bins]  # log axis: an exact 0 drawn at 1e-9
@@ -42,8 +38,4 @@ def plot_margin_bins(decision: dict, near_tie: float, title: str, path: str | Pa
     ax.tick_params(axis="x", labelsize=8)
     ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
-    path = Path(path)
-    with atomic_output(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
-    return path
+    return save_png(fig, path)
