@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from hrm_export.build.options import split_list
 from hrm_export.cli.options import ArtifactDirArg, JsonOpt
 from hrm_export.errors import EXIT_GATE_FAILED, UserError
 from hrm_export.verify import BACKENDS, verify_bundle
@@ -65,7 +66,7 @@ def verify(
     with console.status("verifying…") as status:
         report = verify_bundle(
             bundle, backend=backend, precision=precision, budgets=budgets, seed=seed, n_random=random_points,
-            points=points, only_profiles=[p.strip() for p in (profile or "").split(",") if p.strip()],
+            points=points, only_profiles=split_list(profile, "profile") if profile else (),
             streaming=not no_streaming, save_inputs=save_inputs, save_outputs=save_outputs,
             save_module=save_module, intra_op_threads=threads,
             on_step=None if as_json else lambda s: status.update(f"verifying {s}"),

@@ -37,6 +37,8 @@ def _feeds(spec, cfg, point: dict[str, int]):
 def compare(opsets: list[int], repeats: int, threads: int) -> list[dict]:
     import onnxruntime as ort
 
+    from hrm_export.backends.ort_backend import session_options
+
     model = random_init_model()
     cfg, specs = model.cfg, module_specs(model.cfg)
     torch_modules = {"l_module": model.l, "l_step": LStep(model.l)}
@@ -47,9 +49,7 @@ def compare(opsets: list[int], repeats: int, threads: int) -> list[dict]:
             for opset in opsets:
                 path = Path(tmp) / f"{module}.{opset}.onnx"
                 export_module(torch_modules[module], specs[module], cfg, path, opset)
-                so = ort.SessionOptions()
-                so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-                so.intra_op_num_threads = threads
+                so = session_options(ort, threads)
                 sessions[opset] = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
             feeds = _feeds(specs[module], cfg, point)
             times: dict[int, list[float]] = {o: [] for o in opsets}

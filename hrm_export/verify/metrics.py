@@ -74,8 +74,8 @@ def decision_stats(cand: dict[str, Tensor], ref: dict[str, Tensor], near_tie: fl
     return {
         "minutes": int(agree.numel()), "ties": int(tie.sum()), "action_agree": int((agree & ~tie).sum()),
         "action_judged": int((~tie).sum()), "sessions": int(hr.numel()), "halt_agree": int(halt_agree.sum()),
-        "halt_ties": int(halt_tie.sum()), "quantity_max_abs": float(qerr.max()) if qerr.numel() else 0.0,
-        "margin_bins": bins,
+        "halt_ties": int(halt_tie.sum()), "halt_max_shift": int((hc - hr).abs().max()) if hr.numel() else 0,
+        "quantity_max_abs": float(qerr.max()) if qerr.numel() else 0.0, "margin_bins": bins,
     }
 
 
@@ -86,6 +86,7 @@ def merge(stats: list[dict]) -> dict:
     out = {k: sum(s[k] for s in stats) for k in ("minutes", "ties", "action_agree", "action_judged", "sessions",
                                                  "halt_agree", "halt_ties")}
     out["quantity_max_abs"] = max(s["quantity_max_abs"] for s in stats)
+    out["halt_max_shift"] = max(s["halt_max_shift"] for s in stats)  # minutes between the two halting minutes
     bins = [dict(b) for b in stats[0]["margin_bins"]]
     for s in stats[1:]:
         for b, o in zip(bins, s["margin_bins"], strict=True):
