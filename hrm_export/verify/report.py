@@ -129,7 +129,8 @@ class Report:
             dt.add_row("action argmax agreement", f"{d['action_agreement']:.6f}", f"≥ {b.action_agreement}",
                        f"{d['action_agree']}/{d['action_judged']} minutes, {d['ties']} near ties excluded")
             dt.add_row("halting minute agreement", f"{d['halt_agreement']:.6f}", f"≥ {b.halt_agreement}",
-                       f"{d['halt_agree']}/{d['sessions']} sessions, {d['halt_ties']} near ties excused")
+                       f"{d['halt_agree']}/{d['sessions']} sessions, {d['halt_ties']} near ties excused, "
+                       f"largest shift {d['halt_max_shift']} min")
             dt.add_row("quantity max abs error", f"{d['quantity_max_abs']:.2e}", f"≤ {_lim(b.quantity_max_abs)}",
                        "quantity units")
             mt = Table(title="Logit error vs the reference's top-1 − top-2 margin")
