@@ -7,3 +7,11 @@ class CheckpointError(ValueError):
 
 class DataError(ValueError):
     """Market data that cannot be turned into tokens (names file, row and fix)."""
+
+
+class NonFiniteOutputError(ValueError):
+    """A model output that is NaN or infinite where a decision would be made from it."""
+
+    def __init__(self, message: str, output: str = "", instrument: int = -1, minute: int = -1):
+        super().__init__(message)
+        self.output, self.instrument, self.minute = output, instrument, minute

@@ -98,11 +98,3 @@ def act_targets(
         at_close[:, -1] &= session_end
         continue_mask = (valid & next_valid) | at_close
     return halt_target, continue_target, continue_mask.float()
-
-
-def halting_minutes(q_values: Tensor) -> Tensor:
-    """(B, T, 2) → (B,) first minute with q_halt > q_continue; the last minute if none (forced halt)."""
-    halts = q_values[..., 0] > q_values[..., 1]  # (B, T)
-    T = halts.shape[1]
-    halts[:, -1] = True
-    return halts.float().argmax(dim=1).clamp(max=T - 1)

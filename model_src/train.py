@@ -26,6 +26,7 @@ from torch.utils.checkpoint import checkpoint
 
 from model_src.config import HRMConfig, tiny_config
 from model_src.errors import CheckpointError, DataError
+from model_src.decisions import halting_minutes
 from model_src.labels import LabelConfig, act_targets
 from model_src.layers import film
 from model_src.model import HRM
@@ -100,8 +101,6 @@ def autocast(device: torch.device, amp: str):
 @torch.no_grad()
 def evaluate(model: HRM, data: DayTensors, dist: Dist, device, amp: str, batch_size: int) -> dict:
     """Whole-session validation, sharded over ranks, sums all-reduced: accuracy, losses, halting."""
-    from model_src.labels import halting_minutes
-
     model.eval()
     fwd = WindowForward(model)
     mine = list(range(dist.rank, len(data), dist.world))
@@ -113,10 +112,8 @@ def evaluate(model: HRM, data: DayTensors, dist: Dist, device, amp: str, batch_s
         valid = b["action"] >= 0
         pred = logits.float().argmax(-1)
         ce = F.cross_entropy(logits.float().transpose(1, 2), b["action"], ignore_index=-100, reduction="sum")
-        qv = q_values.float().masked_fill(~valid[..., None], 0.0)
-        qv[..., 0] = qv[..., 0].masked_fill(~valid, 1.0)  # padding halts, never before the close
-        lengths = valid.sum(1)
-        halt_at = torch.minimum(halting_minutes(qv[:, :, :]), lengths - 1)  # (B,)
+        lengths = valid.sum(1)  # (B,) minutes of each session: its close is minute length - 1
+        halt_at = torch.from_numpy(halting_minutes(q_values.float().cpu().numpy(), lengths.cpu().numpy())).to(device)
         rows = torch.arange(len(halt_at), device=device)
         sums += torch.tensor([
             (pred == b["action"])[valid].sum().item(), valid.sum().item(), ce.item(),

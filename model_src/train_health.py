@@ -14,7 +14,8 @@ import numpy as np
 import torch
 
 from model_src.checkpoint import checkpoint_metadata, load_checkpoint
-from model_src.labels import LabelConfig, halting_minutes
+from model_src.decisions import halting_minutes
+from model_src.labels import LabelConfig
 from model_src.train_data import DataSpec, DayTensors, load_samples, split_by_date
 
 
@@ -39,10 +40,7 @@ def health(model, data: DayTensors, batch_size: int = 4) -> dict:
         pred = logits.argmax(-1)
         correct += int((pred == b["action"])[valid].sum())
         total += int(valid.sum())
-        qv = q_values.clone()
-        qv[..., 0] = qv[..., 0].masked_fill(~valid, 1.0)  # padding halts
-        qv[..., 1] = qv[..., 1].masked_fill(~valid, 0.0)
-        h = torch.minimum(halting_minutes(qv), valid.sum(1) - 1)  # (B,)
+        h = torch.from_numpy(halting_minutes(q_values.float().numpy(), valid.sum(1).numpy()))  # (B,)
         rows = torch.arange(len(idx))
         halt_correct += int((pred[rows, h] == b["action"][rows, h]).sum())
         halts.append(h.numpy())

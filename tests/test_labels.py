@@ -15,7 +15,6 @@ from model_src.labels import (
     act_targets,
     action_labels,
     forward_returns,
-    halting_minutes,
     session_labels,
 )
 from model_src.train import WindowForward
@@ -95,11 +94,6 @@ def test_act_targets_follow_hrm_q_learning():
     # a crop that stops inside the session: its last minute has no next value and is left out
     _, _, cont_m = act_targets(logits[:, :3], q[:, :3], action[:, :3], torch.tensor([False]), discount=1.0)
     assert cont_m[0].tolist() == [1.0, 1.0, 0.0]
-
-
-def test_halting_minute_is_first_halt_or_the_close():
-    q = torch.tensor([[[0.0, 1.0], [2.0, 1.0], [3.0, 0.0]], [[0.0, 1.0], [0.0, 1.0], [0.0, 1.0]]])
-    assert halting_minutes(q).tolist() == [1, 2]
 
 
 def _sample(date, T=50, seed=0):
