@@ -3,15 +3,17 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
+# The exact torch build: the CPU wheel. Named on every install so that no dependency can replace it with a
+# multi-GB CUDA build (the package itself states only the range it works with).
+TORCH  := torch==2.13.0
 
 .PHONY: install demo test test-slow lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	# torch first, exact version, so nothing later can pull a CUDA build
-	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q $(TORCH)
+	$(PY) -m pip install -q -e '.[dev]' $(TORCH)
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -19,7 +21,9 @@ install: $(STAMP)
 demo: install
 	$(VENV)/bin/hrm-export build --out engines/default --verify-profile latency
 
+# The architecture contract first (seconds), then the default suite.
 test: install
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q
 
 test-slow: install
@@ -27,6 +31,7 @@ test-slow: install
 
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 clean:
-	rm -rf $(VENV) engines/*/ .pytest_cache
+	rm -rf $(VENV) engines/*/ .pytest_cache .import_linter_cache

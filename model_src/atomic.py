@@ -1,11 +1,10 @@
-"""Atomic file output: write to a temp path beside the target, rename on success, delete on failure.
-
-An interrupted run therefore never leaves a file that looks complete.
-"""
+"""Files: atomic output (write to a temp path beside the target, rename on success, delete on failure — an
+interrupted run never leaves a file that looks complete) and the sha256 of a file."""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
 from collections.abc import Iterator
@@ -32,3 +31,11 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     with atomic_output(path) as tmp:
         tmp.write_text(text)
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

@@ -6,7 +6,6 @@ and missing / unexpected / mis-shaped keys are named.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import struct
 from pathlib import Path
@@ -104,14 +103,6 @@ def checkpoint_metadata(path: str | Path) -> dict:
     with safe_open(str(path), framework="pt") as f:
         meta = f.metadata() or {}
     return json.loads(meta.get("extra", "{}"))
-
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _convert(src: str, dst: str) -> None:

@@ -66,6 +66,6 @@ class HRMConfig:
 
 def tiny_config(**overrides) -> HRMConfig:
     """A small config with the same structure, for fast tests and smoke runs."""
-    base = dict(h_layers=2, h_dim=32, h_heads=2, l_layers=2, l_dim=48, l_heads=4, max_days=16, max_minutes=390)
+    base = dict(h_layers=2, h_dim=32, h_heads=2, l_layers=2, l_dim=48, l_heads=4, max_days=64, max_minutes=390)
     base.update(overrides)
     return HRMConfig(**base)

@@ -10,7 +10,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from hrm_export.export.reference import random_init_model
+from hrm_export.core.reference import random_init_model
 from model_src.config import tiny_config
 
 SMALL_PROFILE = """
@@ -27,12 +27,12 @@ past_minutes = [0, 36, 389]
 
 
 def tiny_model():
-    return random_init_model(tiny_config(), seed=0)  # FiLM not at its zero init: γ, β ≠ 0
+    return random_init_model(tiny_config(max_days=16), seed=0)  # FiLM not at its zero init: γ, β ≠ 0
 
 
 @functools.lru_cache(maxsize=1)
 def tiny_bundle() -> Path:
-    from hrm_export.export import export_bundle
+    from hrm_export.export.bundle import export_bundle
     from model_src.checkpoint import save_checkpoint
 
     root = Path(tempfile.mkdtemp(prefix="hrm-parity-bundle-"))

@@ -28,7 +28,7 @@ def tiny_runtime_model(seed: int = 0, **cfg) -> HRM:
 
 @functools.lru_cache(maxsize=1)
 def tiny_bundle() -> Path:
-    from hrm_export.export import export_bundle
+    from hrm_export.export.bundle import export_bundle
     from model_src.checkpoint import save_checkpoint
 
     root = Path(tempfile.mkdtemp(prefix="hrm-runtime-bundle-"))

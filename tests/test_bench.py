@@ -11,16 +11,17 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from hrm_export.bench.gate import FAIL, NOT_APPLICABLE, NOT_MEASURED, PASS, evaluate, load_budgets
-from hrm_export.bench.machine import device_class
+from hrm_export.bench.gate import FAIL, NOT_APPLICABLE, NOT_MEASURED, PASS, evaluate
+from hrm_export.core.latency_targets import load_targets as load_budgets
+from hrm_export.core.machine import device_class
 from hrm_export.bench.memory import artifact_sizes, parameter_bytes
 from hrm_export.bench.suite import SCHEMA, SOLO_BATCH, SuiteOptions, plan_cells, run_bench
-from hrm_export.bench.timing import percentile, plan_iterations, time_call, time_interleaved
+from hrm_export.core.timing import percentile, plan_iterations, time_call, time_interleaved
 from hrm_export.cli import app
-from hrm_export.errors import EXIT_GATE_FAILED, UserError
-from hrm_export.export import export_bundle
-from hrm_export.export.reference import reference_from_manifest
-from hrm_export.manifest import Manifest
+from hrm_export.core.errors import EXIT_GATE_FAILED, UserError
+from hrm_export.export.bundle import export_bundle
+from hrm_export.core.reference import reference_from_manifest
+from hrm_export.core.manifest import Manifest
 from model_src.checkpoint import save_checkpoint
 from model_src.config import tiny_config
 from model_src.model import HRM, parameter_table
@@ -33,7 +34,10 @@ def bundle(tmp_path_factory):
     torch.manual_seed(0)
     d = tmp_path_factory.mktemp("bench")
     ckpt = save_checkpoint(HRM(tiny_config(max_minutes=64)).eval(), d / "tiny.safetensors")
-    export_bundle(ckpt, d / "bundle", profiles=["latency"])
+    profile = d / "latency.toml"  # the shipped latency profile, fitted to this 64-minute model's session
+    profile.write_text('name = "latency"\n[axes]\nbatch = [1, 1, 8]\ndays = [1, 64, 64]\nminutes = [1, 64, 64]\n'
+                       'new_minutes = [1, 1, 64]\npast_minutes = [0, 63, 63]\n')
+    export_bundle(ckpt, d / "bundle", profiles=[profile])
     return d / "bundle"
 
 
@@ -201,7 +205,7 @@ kind = "latency"
 module = "h_module"
 backend = "each"
 batch = 1
-seq = 16
+seq = 64
 max_ms = 1e-6
 [[target]]
 id = "other-class"
@@ -279,12 +283,23 @@ def test_shipped_budgets_hold_the_plan_table():
     assert all("a100" in t.device_class for t in targets.values() if t.source == "plan")
 
 
-def test_bad_budgets_file_is_one_clear_error(tmp_path):
-    with pytest.raises(UserError, match="unknown field"):
-        load_budgets(_budgets(tmp_path, '[[target]]\nid = "x"\nkind = "latency"\ndevice_class = "a100"\nmax_s = 1\n'))
-    with pytest.raises(UserError, match="needs 'max_ms'"):
-        load_budgets(_budgets(tmp_path, '[[target]]\nid = "x"\nkind = "latency"\ndevice_class = "a100"\n'
-                                        'module = "day"\n'))
+TARGET = '[[target]]\nid = "x"\nkind = "latency"\ndevice_class = "a100"\nmodule = "day"\n'
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    ("max_ms = 1\nmax_s = 1\n", r"\[target #1 \(x\).max_s\] unknown key"),
+    ("", r"\[target #1 \(x\)\] kind 'latency' needs max_ms"),
+    ('max_ms = 1\nbatch = "1"\n', r"\[target #1 \(x\).batch\] Input should be a valid integer \(got '1'\)"),
+    ("max_ms = -5\n", r"\[target #1 \(x\).max_ms\] Input should be greater than 0"),
+    ('max_ms = "fast"\n', r"\[target #1 \(x\).max_ms\]"),
+    ('max_ms = 1\nstat = "p42"\n', r"\[target #1 \(x\).stat\] Input should be 'p50'"),
+])
+def test_bad_budgets_file_is_one_clear_error_before_measuring(tmp_path, extra, message):
+    with pytest.raises(UserError, match=message):
+        load_budgets(_budgets(tmp_path, TARGET + extra))
+
+
+def test_bad_batch_option_is_refused(tmp_path):
     result = CliRunner().invoke(app, ["bench", str(tmp_path), "--batch", "0"])
     assert result.exit_code != 0
 

@@ -8,13 +8,14 @@ import warnings
 import pytest
 import torch
 
-from hrm_export.build.options import BuildOptionError, BuildOptions, make_options
-from hrm_export.build.ort_trt_ep import profile_shape_strings, shape_token, trt_ep_options
-from hrm_export.build.shapes import ShapeRange, check_profile_shapes, profile_shapes, select_profile
-from hrm_export.errors import ProfileError
-from hrm_export.export.node_names import describe_parser_error, node_origin, onnx_node_origins
-from hrm_export.profiles import load_profile
-from hrm_export.specs import module_specs
+from hrm_export.core.parsing import OptionError
+from hrm_export.tensorrt.options import BuildOptionError, BuildOptions, make_options
+from hrm_export.tensorrt.ort_trt_ep import profile_shape_strings, shape_token, trt_ep_options
+from hrm_export.tensorrt.shapes import ShapeRange, check_profile_shapes, profile_shapes, select_profile
+from hrm_export.core.errors import ProfileError
+from hrm_export.core.node_names import describe_parser_error, node_origin, onnx_node_origins
+from hrm_export.core.profiles import load_profile
+from hrm_export.core.specs import module_specs
 from model_src import HRM, tiny_config
 from model_src.config import HRMConfig
 from model_src.model import LStep
@@ -37,7 +38,7 @@ def test_make_options_parses_lists_and_dedupes():
     ({"error_on_timing_cache_miss": True}, "needs --timing-cache FILE"),
 ])
 def test_bad_options_are_one_line_user_errors(kwargs, needle):
-    with pytest.raises(BuildOptionError) as e:
+    with pytest.raises(OptionError) as e:
         make_options(**kwargs)
     assert needle in str(e.value) and "\n" not in str(e.value)
 
@@ -108,7 +109,7 @@ def tiny_onnx(tmp_path_factory):
 
 def test_profile_fits_real_onnx_inputs(tiny_onnx):
     cfg, _, paths = tiny_onnx
-    profile = load_profile("latency").clamped(cfg)
+    profile = load_profile("latency")
     for module in ("l_module", "l_step"):
         shapes = profile_shapes(profile, module_specs(cfg)[module])
         check_profile_shapes(paths[module], module, "latency", shapes, cfg)  # passes
@@ -116,7 +117,7 @@ def test_profile_fits_real_onnx_inputs(tiny_onnx):
 
 def test_profile_that_breaks_a_fixed_dim_or_order_is_refused(tiny_onnx):
     cfg, _, paths = tiny_onnx
-    shapes = profile_shapes(load_profile("latency").clamped(cfg), module_specs(cfg)["l_module"])
+    shapes = profile_shapes(load_profile("latency"), module_specs(cfg)["l_module"])
     bad = dict(shapes, minutes=ShapeRange((1, 1, 12), (1, 1, 12), (8, 390, 12)))
     with pytest.raises(ProfileError, match="minutes dim 2 is fixed at 11 in the ONNX graph but the profile gives"):
         check_profile_shapes(paths["l_module"], "l_module", "latency", bad, cfg)
@@ -231,8 +232,8 @@ def _qdq_model(path, zp_type, zp_value):
 def test_symmetric_int8_qdq_passes_and_asymmetric_is_refused(tmp_path):
     from onnx import TensorProto
 
-    from hrm_export.build.graph_checks import check_qdq_for_tensorrt, qdq_problems
-    from hrm_export.errors import UserError
+    from hrm_export.tensorrt.graph_checks import check_qdq_for_tensorrt, qdq_problems
+    from hrm_export.core.errors import UserError
 
     check_qdq_for_tensorrt(_qdq_model(tmp_path / "ok.onnx", TensorProto.INT8, 0), "l_module")
     bad = _qdq_model(tmp_path / "zp.onnx", TensorProto.INT8, 3)

@@ -8,8 +8,8 @@ import sys
 import pytest
 from parity_bundle import copy_bundle, tiny_bundle
 
-from hrm_export.budgets import DEFAULT_BUDGETS
-from hrm_export.errors import EXIT_GATE_FAILED
+from hrm_export.core.budgets import DEFAULT_BUDGETS
+from hrm_export.core.errors import EXIT_GATE_FAILED
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:

@@ -5,11 +5,11 @@ import pytest
 import torch
 from parity_bundle import tiny_bundle, tiny_model
 
-import hrm_export.export as export_pkg
-from hrm_export.errors import UserError
-from hrm_export.export import export_bundle
-from hrm_export.manifest import Manifest
-from hrm_export.specs import module_specs
+import hrm_export.export.bundle as export_pkg
+from hrm_export.core.errors import UserError
+from hrm_export.export.bundle import export_bundle
+from hrm_export.core.manifest import Manifest
+from hrm_export.core.specs import module_specs
 from model_src.model import LStep
 
 
@@ -81,7 +81,7 @@ def test_interrupted_export_leaves_no_manifest(tmp_path, monkeypatch):
     (tmp_path / "manifest.json").write_text("{}")  # a previous bundle's manifest must not survive either
     monkeypatch.setattr(export_pkg, "export_module", fail_on_l_step)
     with pytest.raises(KeyboardInterrupt):
-        export_bundle(tiny_bundle().parent / "tiny.safetensors", tmp_path, profiles=["latency"])
+        export_bundle(tiny_bundle().parent / "tiny.safetensors", tmp_path, profiles=[tiny_bundle().parent / "small.toml"])
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == ["h_module.onnx", "l_module.onnx"]  # complete files only, no manifest, no .partial
 
@@ -97,8 +97,8 @@ def test_bad_requests_are_user_errors(tmp_path):
 
 def test_random_init_fallback_warns_and_is_reproducible(tmp_path, monkeypatch):
     """No checkpoint and no trained default: a seeded random-init model, said loudly, rebuilt exactly by verify."""
-    import hrm_export.export.reference as reference
-    from hrm_export.export.reference import reference_from_manifest, weights_sha256
+    import hrm_export.core.reference as reference
+    from hrm_export.core.reference import reference_from_manifest, weights_sha256
 
     monkeypatch.setattr(reference, "resolve_checkpoint", lambda _: None)
     with pytest.warns(UserWarning, match="random-init"):
@@ -111,7 +111,7 @@ def test_random_init_fallback_warns_and_is_reproducible(tmp_path, monkeypatch):
 def test_full_size_l_step_exports_and_matches(tmp_path):
     """The one full-size export of the default suite: l_step of the default HRM at the latency corners."""
     from hrm_export.export.onnx_module import export_module
-    from hrm_export.export.reference import random_init_model
+    from hrm_export.core.reference import random_init_model
 
     model = random_init_model()
     cfg = model.cfg
@@ -133,7 +133,7 @@ def test_full_size_l_step_exports_and_matches(tmp_path):
 @pytest.mark.slow
 def test_full_size_bundle_verifies(tmp_path):
     """The default model end to end: export with the shipped profiles, verify fp32 on ORT CPU (minutes)."""
-    from hrm_export.verify import verify_bundle
+    from hrm_export.verify.bundle import verify_bundle
 
     export_bundle(None, tmp_path)
     report = verify_bundle(tmp_path, n_random=0)

@@ -3,15 +3,15 @@ import json
 import pytest
 from parity_bundle import copy_bundle, tiny_bundle
 
-from hrm_export.errors import ManifestError
-from hrm_export.manifest import Artifact, Manifest
+from hrm_export.core.errors import ManifestError
+from hrm_export.core.manifest import Artifact, Manifest
 from model_src.config import tiny_config
 
 
 def test_roundtrip_and_contents():
     m = Manifest.load(tiny_bundle())
     assert [a.module for a in m.artifacts] == ["h_module", "l_module", "l_step"]
-    assert m.config == tiny_config()
+    assert m.config == tiny_config(max_days=16)
     assert m.checkpoint_sha256 and len(m.checkpoint_sha256) == 64 and m.checkpoint["path"].endswith("tiny.safetensors")
     assert set(m.versions) >= {"torch", "onnx", "onnxruntime", "hrm_export"} and m.created
     assert m.profiles["small"]["axes"]["days"] == [1, 8, 16]

@@ -7,8 +7,8 @@ import struct
 
 import pytest
 
-from hrm_export.build.compat import check_plan_runnable, rebuild_command
-from hrm_export.build.plan_header import HEADER_SIZE, PlanError, parse_plan_header, read_plan_header
+from hrm_export.tensorrt.compat import check_plan_runnable, rebuild_command
+from hrm_export.tensorrt.plan_header import HEADER_SIZE, PlanError, parse_plan_header, read_plan_header
 
 
 def plan_bytes(version=(10, 13, 0, 35), serialization=0, body=b"\x00" * 64) -> bytes:
@@ -105,14 +105,14 @@ def test_header_disagreeing_with_the_manifest_is_refused(plan):
 
 
 def test_describe_plan_without_tensorrt_shows_header_and_manifest_record(tmp_path):
-    from hrm_export.build.plan_info import describe_plan
-    from hrm_export.build.tensorrt import tensorrt_version
-    from hrm_export.manifest import Artifact, Manifest
-    from model_src.checkpoint import file_sha256
+    from hrm_export.tensorrt.plan_info import describe_plan
+    from hrm_export.tensorrt.builder import tensorrt_version
+    from hrm_export.core.manifest import Artifact, Manifest
+    from model_src.atomic import file_sha256
     from model_src.config import tiny_config
 
     if tensorrt_version() is not None:
-        pytest.skip("TensorRT installed: describe_plan deserializes instead (tests/tensorrt)")
+        pytest.skip("TensorRT installed: describe_plan deserializes instead (tests/tensorrt_plans)")
     plan = tmp_path / "h_module.bf16.plan"
     plan.write_bytes(plan_bytes((11, 4, 0, 106)))
     m = Manifest(dir=tmp_path, config_dict=tiny_config().to_dict())

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from parity_bundle import tiny_bundle
 
-from hrm_export.verify import verify_bundle
+from hrm_export.verify.bundle import verify_bundle
 
 POLYGRAPHY = Path(sys.executable).with_name("polygraphy")
 

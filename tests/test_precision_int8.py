@@ -14,8 +14,8 @@ pytest.importorskip("onnxruntime.quantization")
 
 from onnx import numpy_helper  # noqa: E402
 
-from hrm_export.errors import UserError  # noqa: E402
-from hrm_export.manifest import Manifest  # noqa: E402
+from hrm_export.core.errors import UserError  # noqa: E402
+from hrm_export.core.manifest import Manifest  # noqa: E402
 from hrm_export.precision.calibration import Calibration, build_calibration, module_rows, row_feed  # noqa: E402
 from hrm_export.precision.int8_cpu import quantize_cpu  # noqa: E402
 from hrm_export.precision.int8_qdq import nonzero_zero_points, quantize_qdq  # noqa: E402
@@ -50,7 +50,7 @@ def calibration_days(cfg, n: int, seed: int = 0):
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory):
-    from hrm_export.export import export_bundle
+    from hrm_export.export.bundle import export_bundle
     from model_src.checkpoint import save_checkpoint
 
     root = tmp_path_factory.mktemp("precision-int8")

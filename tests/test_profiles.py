@@ -1,8 +1,9 @@
 import pytest
 
-from hrm_export.errors import ProfileError, UserError
-from hrm_export.profiles import Profile, check_shapes, list_profiles, load_profile
-from hrm_export.specs import module_specs
+from hrm_export.core.errors import ProfileError, UserError
+from hrm_export.core.errors import ConfigFileError
+from hrm_export.core.profiles import Profile, check_shapes, list_profiles, load_profile
+from hrm_export.core.specs import module_specs
 from model_src.config import HRMConfig, tiny_config
 
 CFG = HRMConfig()
@@ -63,10 +64,13 @@ def test_session_rule_and_fixed_dims():
         load_profile("latency").check("l_module", {**l_module_shapes(), "film_beta": (2, 544)}, CFG)
 
 
-def test_clamped_to_a_smaller_model():
-    p = load_profile("latency").clamped(tiny_config())  # max_days 16
-    assert p.axes["days"] == (1, 16, 16) and p.axes["minutes"] == (1, 390, 390)
-    assert Profile.from_dict(p.to_dict()) == p
+def test_a_profile_larger_than_the_model_is_refused_never_clamped():
+    small = tiny_config(max_days=16, max_minutes=300)
+    with pytest.raises(ProfileError, match="days up to 64, but the model takes at most 16 look-back days"):
+        load_profile("latency").check_model(small)
+    with pytest.raises(ProfileError, match="minutes up to 390, but the model takes at most 300 minutes"):
+        load_profile("latency").check_model(tiny_config(max_minutes=300))
+    load_profile("latency").check_model(tiny_config())  # the shipped profiles fit the default session
 
 
 def test_bad_profile_files(tmp_path):
@@ -74,7 +78,7 @@ def test_bad_profile_files(tmp_path):
         load_profile("nope")
     bad = tmp_path / "bad.toml"
     bad.write_text('name = "bad"\n[axes]\nbatch = [4, 1, 8]\n')
-    with pytest.raises(UserError, match="lacks axes"):
+    with pytest.raises(UserError, match=r"bad.toml: \[axes.days\] missing key"):
         load_profile(bad)
     bad.write_text('name = "bad"\n[axes]\n' + "".join(f"{a} = [4, 1, 8]\n" for a in
                                                       ("batch", "days", "minutes", "new_minutes", "past_minutes")))
@@ -83,3 +87,22 @@ def test_bad_profile_files(tmp_path):
     bad.write_text("name = [")
     with pytest.raises(UserError, match="not valid TOML"):
         load_profile(bad)
+
+
+AXES = "".join(f"{a} = [1, 1, 8]\n" for a in ("batch", "days", "minutes", "new_minutes"))
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ('name = "p"\n[axes]\n' + AXES + "past_minutes = [0, 1.5, 8]\n",
+     r"\[axes.past_minutes.1\] Input should be a valid integer \(got 1.5\)"),
+    ('name = "p"\n[axes]\n' + AXES + "past_minutes = [0, 1, 8]\nbatchh = [1, 1, 1]\n", r"\[axes.batchh\] unknown key"),
+    ('name = "p"\naxes = "batch"\n', r"\[axes\] Input should be a valid dictionary"),
+    ('name = "p"\n[axes]\n' + AXES + 'past_minutes = [0, "1", 8]\n', r"\[axes.past_minutes.1\] .*valid integer"),
+    ('name = "p"\n[axes]\n' + AXES + "past_minutes = [0, 1]\n", r"\[axes.past_minutes\] .*at least 3"),
+    ('name = "p"\nspeed = 3\n[axes]\n' + AXES + "past_minutes = [0, 1, 8]\n", r"\[speed\] unknown key"),
+])
+def test_profile_files_are_validated_in_full(tmp_path, body, message):
+    path = tmp_path / "p.toml"
+    path.write_text(body)
+    with pytest.raises(ConfigFileError, match=message):
+        load_profile(path)

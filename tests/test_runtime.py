@@ -15,10 +15,11 @@ from runtime_bundle import copy_bundle, tiny_bundle, tiny_runtime_model, tokens
 from typer.testing import CliRunner
 
 from hrm_export.cli import app
-from hrm_export.errors import ManifestError, UserError
-from hrm_export.manifest import Artifact, Manifest
+from hrm_export.core.errors import ManifestError, UserError
+from hrm_export.core.manifest import Artifact, Manifest
 from hrm_export.runtime import ArtifactMismatchError, HRMRuntime
-from model_src.checkpoint import file_sha256
+from model_src.config import tiny_config
+from model_src.atomic import file_sha256
 
 
 def edit_manifest(bundle, change) -> None:
@@ -32,9 +33,9 @@ def test_auto_picks_the_fastest_available_backend_and_says_why(caplog):
     with caplog.at_level(logging.INFO, logger="hrm_export.runtime"):
         rt = HRMRuntime.open(tiny_bundle())
     assert rt.backend_name == "ort-cpu"  # no TensorRT, no CUDA here: ORT CPU beats eager PyTorch
-    assert "tensorrt: no fp32 trt-plan artifacts" in rt.reason and "ort-cuda:" in rt.reason
+    assert "tensorrt: TensorRT is not installed" in rt.reason and "ort-cuda:" in rt.reason
     assert "backend auto: picked ort-cpu" in caplog.text
-    assert rt.limits.profile == "latency" and rt.limits.batch == 8 and rt.limits.days == 16
+    assert rt.limits.profile == "latency" and rt.limits.batch == 8 and rt.limits.days == rt.cfg.max_days
     assert HRMRuntime.open(tiny_bundle(), profile="throughput").limits.batch == 128
 
 
@@ -118,8 +119,8 @@ def test_tensorrt_plans_need_tensorrt(tmp_path):
         import tensorrt  # noqa: F401
     except ImportError:
         rt = HRMRuntime.open(bundle)
-        assert rt.backend_name != "tensorrt" and "tensorrt: tensorrt is not installed" in rt.reason
-        with pytest.raises(UserError, match="backend tensorrt cannot run fp32 here: tensorrt is not installed"):
+        assert rt.backend_name != "tensorrt" and "tensorrt: TensorRT is not installed" in rt.reason
+        with pytest.raises(UserError, match="backend tensorrt cannot run fp32 here: TensorRT is not installed"):
             HRMRuntime.open(bundle, backend="tensorrt")
 
 
@@ -188,7 +189,7 @@ def test_cli_run_replays_bar_files(tmp_path):
     daily, minute = synthetic.synthetic_market(8, seed=3)
     daily.to_csv(tmp_path / "daily.csv", index=False)
     minute.to_csv(tmp_path / "minute.csv", index=False)
-    sample = data.build_samples(daily, minute, lookback=16)[-2]  # the tiny model's 16 look-back days
+    sample = data.build_samples(daily, minute, lookback=tiny_config().max_days)[-2]  # the runtime's look-back
     r = CliRunner().invoke(app, ["run", str(tiny_bundle()), "--days", str(tmp_path / "daily.csv"), "--minutes",
                                  str(tmp_path / "minute.csv"), "--date", str(sample.date), "--step", "30", "--json"])
     assert r.exit_code == 0, r.output

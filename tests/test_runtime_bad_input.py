@@ -7,7 +7,7 @@ import pytest
 import torch
 from runtime_bundle import assert_same_decisions, tiny_bundle, tiny_runtime_model, tokens
 
-from hrm_export.errors import UserError
+from hrm_export.core.errors import UserError
 from hrm_export.runtime import (
     HRMRuntime,
     InputError,
@@ -88,18 +88,18 @@ def test_push_after_the_session_is_full_then_next_day(runtime):
         session.push(minutes[:, :1], start_minute=390)
     assert session.n_minutes == 390
     session.start_day(days)
-    full = runtime.run_day(days, minutes[:, :3])
+    full = runtime.run_day(days, minutes[:, :3], session_minutes=390)  # the first 3 minutes of a 390-minute day
     assert_same_decisions(session.push_timeline(minutes[:, :3], start_minute=0), full)
 
 
 def test_more_days_or_minutes_than_the_profile(runtime):
-    days, minutes = tokens(1, 17, 391)  # the tiny model's profile: 16 days, 390 minutes
-    with pytest.raises(ProfileError, match=r"17 look-back days, profile 'latency' admits at most 16"):
+    days, minutes = tokens(1, 65, 391)  # the tiny model's profile: 64 days, 390 minutes
+    with pytest.raises(ProfileError, match=r"65 look-back days, profile 'latency' admits at most 64"):
         runtime.start_day(days)
-    with pytest.raises(ProfileError, match="17 look-back days"):
+    with pytest.raises(ProfileError, match="65 look-back days"):
         runtime.run_day(days, minutes[:, :5])
     with pytest.raises(ProfileError, match=r"391 minutes, profile 'latency' admits at most 390"):
-        runtime.run_day(days[:, :16], minutes)
+        runtime.run_day(days[:, :64], minutes)
 
 
 def test_start_day_with_bad_days_keeps_the_running_day(runtime):

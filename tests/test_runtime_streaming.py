@@ -9,7 +9,7 @@ import pytest
 import torch
 from runtime_bundle import assert_same_decisions, tiny_bundle, tiny_runtime_model, tokens
 
-from hrm_export.errors import UserError
+from hrm_export.core.errors import UserError
 from hrm_export.runtime import HRMRuntime
 
 BACKENDS = ["torch", "ort-cpu"]

@@ -6,9 +6,9 @@ import torch
 from parity_bundle import tiny_bundle
 
 from hrm_export.backends.ort_backend import OrtBackend
-from hrm_export.errors import ManifestError, ProfileError
-from hrm_export.verify import verify_bundle
-from hrm_export.verify.metrics import decision_stats, halting_minute, merge, tensor_errors
+from hrm_export.core.errors import ConfigFileError, ManifestError, ProfileError
+from hrm_export.verify.bundle import verify_bundle
+from hrm_export.core.parity.metrics import decision_stats, merge, tensor_errors
 
 
 @pytest.fixture(scope="module")
@@ -43,10 +43,12 @@ def test_report_dict_is_json_and_renders(report):
 
 
 def test_failing_and_missing_budgets_fail_with_the_reason(tmp_path):
-    from hrm_export.budgets import DEFAULT_BUDGETS
+    from hrm_export.core.budgets import DEFAULT_BUDGETS
 
     budgets = tmp_path / "b.toml"
-    text = DEFAULT_BUDGETS.read_text().replace("[fp32.l_step.present_kv]", "[fp32.l_step.present_kv_x]")
+    text = DEFAULT_BUDGETS.read_text()
+    start = text.index("[fp32.l_step.present_kv]")
+    text = text[:start] + text[text.index("[", start + 1):]  # the row is gone: reported, not silently passed
     budgets.write_text(text.replace("[fp32.l_module.action_logits]\nmax_abs = 1e-4",
                                     "[fp32.l_module.action_logits]\nmax_abs = 1e-12"))
     r = verify_bundle(tiny_bundle(), budgets=budgets, n_random=0, streaming=False)
@@ -55,6 +57,9 @@ def test_failing_and_missing_budgets_fail_with_the_reason(tmp_path):
     assert any(f.startswith("l_module.action_logits") and "max_abs" in f for f in fails)
     assert any("no budget [fp32.l_step.present_kv]" in f for f in fails)
     assert all(f.startswith(("l_module.action_logits", "l_step.present_kv")) for f in fails)
+    with pytest.raises(ConfigFileError, match=r"\[fp32.l_step.present_kv_x\] is not an output of l_step"):
+        budgets.write_text(text + "[fp32.l_step.present_kv_x]\nmax_abs = 1.0\n")
+        verify_bundle(tiny_bundle(), budgets=budgets, n_random=0, streaming=False)
 
 
 @pytest.mark.parametrize(("point", "message"), [
@@ -67,7 +72,7 @@ def test_points_outside_the_profile_are_refused_before_running(point, message, m
     def no_run(*a, **k):
         raise AssertionError("ran before refusing")
 
-    monkeypatch.setattr("hrm_export.export.reference.reference_from_manifest", no_run)
+    monkeypatch.setattr("hrm_export.core.reference.reference_from_manifest", no_run)
     with pytest.raises(ProfileError, match=message.replace(".", r"\.")):
         verify_bundle(tiny_bundle(), points=[point])
 
@@ -116,8 +121,6 @@ def test_metrics_formulas():
     assert e["max_abs"] == pytest.approx(2e-3) and e["max_rel"] == pytest.approx(0.2)  # 0.002 / floor 0.01
     assert 0.999 < e["cosine"] < 1.0
     assert tensor_errors(torch.tensor([float("nan")]), torch.tensor([1.0]), 1e-2)["nonfinite"] == 1
-    q = torch.tensor([[[0.0, 1.0], [2.0, 1.0], [3.0, 1.0]], [[0.0, 1.0], [0.0, 1.0], [0.0, 1.0]]])
-    assert halting_minute(q).tolist() == [1, 3]  # first t with q_halt > q_continue; never → T
 
 
 def test_near_ties_are_excluded_and_flips_counted():
@@ -132,21 +135,21 @@ def test_near_ties_are_excluded_and_flips_counted():
 def test_ort_backend_saves_the_optimized_model_and_names_missing_precisions(tmp_path):
     import shutil
 
-    from hrm_export.errors import ManifestError
+    from hrm_export.core.errors import BackendUnavailableError
 
     bundle = shutil.copytree(tiny_bundle(), tmp_path / "bundle")
     with OrtBackend(bundle, save_optimized=True, intra_op_threads=1) as b:
         b.infer("h_module", {"days": torch.zeros(1, 3, 8)})
     assert (bundle / "h_module.fp32.ort-opt.onnx").stat().st_size > 0
-    with pytest.raises(ManifestError, match="no h_module/int8/onnx artifact"):
+    with pytest.raises(BackendUnavailableError, match="the bundle has no int8 onnx for h_module, l_module, l_step"):
         OrtBackend(bundle, precision="int8").activate()
 
 
 def test_reference_micro_batches_equal_the_whole_batch(monkeypatch):
     import hrm_export.verify.run as run
     from hrm_export.backends.torch_backend import TorchBackend
-    from hrm_export.export.reference import reference_from_manifest
-    from hrm_export.manifest import Manifest
+    from hrm_export.core.reference import reference_from_manifest
+    from hrm_export.core.manifest import Manifest
     from hrm_export.verify.feeds import Case, MarketInputs
 
     m = Manifest.load(tiny_bundle())

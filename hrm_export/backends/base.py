@@ -1,6 +1,6 @@
 """The interface every backend implements.
 
-Feeds and results are torch tensors keyed by the names in `hrm_export.specs`. A CPU backend takes and
+Feeds and results are torch tensors keyed by the names in `hrm_export.core.specs`. A CPU backend takes and
 returns CPU tensors (ONNX Runtime CPU shares their memory through numpy); a GPU backend accepts tensors
 already on its device and returns device tensors, so H → L hand-offs never round-trip through the host.
 """
@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
+import numpy as np
+import torch
 from torch import Tensor
 
 
@@ -23,6 +25,11 @@ class Backend(ABC):
     @abstractmethod
     def infer(self, module: str, feeds: dict[str, Tensor]) -> dict[str, Tensor]:
         """Run one module ("h_module" | "l_module" | "l_step") on named inputs, return named outputs."""
+
+    def infer_numpy(self, module: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """infer() on numpy arrays (host memory), returning float32 numpy arrays."""
+        out = self.infer(module, {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in feeds.items()})
+        return {k: v.detach().float().cpu().numpy() for k, v in out.items()}
 
     def deactivate(self) -> None:  # noqa: B027 (optional hook)
         """Release sessions/engines and device memory."""

@@ -13,29 +13,12 @@ import torch
 from torch import Tensor
 
 from hrm_export.backends.base import Backend
-from hrm_export.errors import UserError, require
-from hrm_export.manifest import Manifest
-from hrm_export.profiles import Profile, check_shapes
-from hrm_export.specs import module_specs
-
-ORT_INSTALL = "pip install 'hrm-export[ort]' (onnxruntime-gpu for ort-cuda)"
-
-
-def session_options(ort, intra_op_threads: int = 0, spin_wait: bool = False, memory_arena: bool = True):
-    """SessionOptions for every ONNX Runtime session the project opens: all graph optimizations, errors-only log.
-
-    spin_wait off: idle intra-op threads otherwise busy-wait for the next task, and with as many threads as cores
-    they compete with the thread doing the work (and with PyTorch's pool in the same process). Measured on the
-    2-core CPU, one process, ORT alone: a full day (H + L 390, batch 1) 87.5 → 56.4 ms fp32 and 46.0 → 23.3 ms
-    int8-cpu with spinning turned off (docs/benchmarks.md).
-    """
-    so = ort.SessionOptions()
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    so.intra_op_num_threads = intra_op_threads  # 0: ORT's default, one per physical core
-    so.enable_cpu_mem_arena = memory_arena
-    so.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin_wait else "0")
-    so.log_severity_level = 3  # errors only: ORT's warnings about unused initializers are noise here
-    return so
+from hrm_export.core.backend_registry import check
+from hrm_export.core.errors import UserError
+from hrm_export.core.manifest import Manifest
+from hrm_export.core.ort_session import open_session
+from hrm_export.core.profiles import Profile, check_shapes
+from hrm_export.core.specs import module_specs
 
 
 class OrtBackend(Backend):
@@ -48,7 +31,7 @@ class OrtBackend(Backend):
         save_optimized: bool = False,  # write <module>.<precision>.ort-opt.onnx beside the ONNX (the ORT artifact)
         check_hashes: bool = True,
         memory_arena: bool = True,  # off: memory returns after each run (verify's batch-128 cases), a bit slower
-        spin_wait: bool = False,  # ORT's default is on; see session_options
+        spin_wait: bool = False,  # ORT's default is on; see core.ort_session
     ):
         self.manifest = bundle if isinstance(bundle, Manifest) else Manifest.load(bundle)
         self.precision, self.device = precision, device
@@ -61,31 +44,26 @@ class OrtBackend(Backend):
         self.check_profiles = True  # refuse shapes outside the artifact's profiles before running
         self._sessions: dict = {}
         self._profiles: dict[str, list[Profile]] = {}
-        self._ort = None
+        self._active = False
 
     # -- lifecycle -------------------------------------------------------------------------------------------
     def activate(self) -> None:
-        self._ort = require("onnxruntime", ORT_INSTALL)
-        if self.device != "cpu" and "CUDAExecutionProvider" not in self._ort.get_available_providers():
-            raise UserError(f"ort-cuda: this onnxruntime has no CUDAExecutionProvider "
-                            f"({self._ort.get_available_providers()})", hint="pip install onnxruntime-gpu")
-        for module in self.specs:  # fail now, not mid-run, if the bundle lacks this precision
-            self.manifest.find(module, self.precision, "onnx")
+        check(self.name, self.precision, self.manifest)  # installed, a device, the artifacts: one line if not
+        self._active = True
         if self.check_hashes:
             self.manifest.verify_hashes()
 
     def session(self, module: str):
         """The InferenceSession of one module, created on first use."""
         if module not in self._sessions:
-            if self._ort is None:
+            if not self._active:
                 self.activate()
-            ort = self._ort
             artifact = self.manifest.find(module, self.precision, "onnx")
             path = self.manifest.artifact_path(artifact)
-            so = session_options(ort, self.intra_op_threads, self.spin_wait, self.memory_arena)
-            if self.save_optimized:
-                so.optimized_model_filepath = str(path.with_name(f"{module}.{self.precision}.ort-opt.onnx"))
-            self._sessions[module] = ort.InferenceSession(str(path), so, providers=self._providers())
+            optimized = path.with_name(f"{module}.{self.precision}.ort-opt.onnx") if self.save_optimized else None
+            self._sessions[module] = open_session(path, self._providers(), intra_op_threads=self.intra_op_threads,
+                                                  spin_wait=self.spin_wait, memory_arena=self.memory_arena,
+                                                  optimized_path=optimized)
             self._profiles[module] = [Profile.from_dict(self.manifest.profiles[n]) for n in artifact.profiles
                                       if n in self.manifest.profiles]
         return self._sessions[module]
@@ -97,7 +75,7 @@ class OrtBackend(Backend):
         return [("CUDAExecutionProvider", {"device_id": device_id}), "CPUExecutionProvider"]
 
     def deactivate(self) -> None:
-        self._sessions = {}
+        self._sessions, self._active = {}, False
 
     # -- inference -------------------------------------------------------------------------------------------
     def infer(self, module: str, feeds: dict[str, Tensor]) -> dict[str, Tensor]:

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from hrm_export.backends.base import Backend
-from hrm_export.specs import module_specs
+from hrm_export.core.specs import module_specs
 from model_src.model import HRM, LStep
 
 _DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}

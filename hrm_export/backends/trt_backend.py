@@ -1,7 +1,7 @@
 """TensorRT backend: the bundle's plans on one GPU, torch CUDA tensors in and out.
 
 Per module: the plan is checked against this machine before TensorRT reads it (header version and the
-manifest's compute capability, `hrm_export.build.compat`), deserialized once, and given one execution context
+manifest's compute capability, `hrm_export.tensorrt.compat`), deserialized once, and given one execution context
 per optimization profile. A call picks the profile that admits its shapes (nearest opt shape), sets the
 input shapes, binds torch tensors by `data_ptr()` with `set_tensor_address`, and enqueues with
 `execute_async_v3` on the backend's CUDA stream, ordered against torch's current stream both ways (no host
@@ -18,13 +18,13 @@ import torch
 from torch import Tensor
 
 from hrm_export.backends.base import Backend
-from hrm_export.build.compat import check_plan_runnable, rebuild_command
-from hrm_export.build.plan_header import PlanError
-from hrm_export.build.shapes import ProfileShapes, ShapeRange, select_profile
-from hrm_export.errors import UserError
-from hrm_export.manifest import Manifest
-from hrm_export.profiles import Profile, check_shapes
-from hrm_export.specs import module_specs
+from hrm_export.core.errors import UserError
+from hrm_export.core.manifest import Manifest
+from hrm_export.core.profiles import Profile, check_shapes
+from hrm_export.core.specs import module_specs
+from hrm_export.tensorrt.compat import check_plan_runnable, rebuild_command
+from hrm_export.tensorrt.plan_header import PlanError
+from hrm_export.tensorrt.shapes import ProfileShapes, ShapeRange, select_profile
 
 
 @dataclass
@@ -60,7 +60,7 @@ class TrtBackend(Backend):
 
     # -- lifecycle -------------------------------------------------------------------------------------------
     def activate(self) -> None:
-        from hrm_export.build.tensorrt import require_tensorrt
+        from hrm_export.tensorrt.builder import require_tensorrt
 
         trt = self._trt = require_tensorrt()
         if not torch.cuda.is_available():

@@ -1,25 +1,30 @@
 """`hrm-export bench`: latency, throughput and memory per module, per backend × precision, held against budgets.
 
 timing (how one cell is timed) · machine (where) · memory (how big) · suite (what is measured) ·
-gate (budgets/latency.toml) · report (tables, JSON) · plot (PNG). `run_bench` in suite is the entry point.
+gate (hrm_export/budgets/latency.toml) · report (tables, JSON) · plot (PNG). `run_bench` in suite is the entry point.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+BACKENDS = ("torch", "torch-compile", "ort-cpu", "ort-cuda", "tensorrt")
+DEFAULT_BACKENDS = ("torch", "ort-cpu", "ort-cuda", "tensorrt")  # torch-compile: minutes of compiling, opt in
+PRECISIONS = ("fp32", "bf16", "int8-cpu", "int8")
+
 
 def bench_bundle(bundle: str | Path, opts, budgets: str | Path | None = None, on_cell=None) -> dict:
     """Measure a bundle (SuiteOptions `opts`) and judge it against the budgets: the report dict, gate included."""
-    from hrm_export.bench.gate import DEFAULT_BUDGETS, evaluate, load_budgets
+    from hrm_export.bench.gate import evaluate
     from hrm_export.bench.suite import run_bench
-    from hrm_export.export.reference import reference_from_manifest
-    from hrm_export.manifest import Manifest
+    from hrm_export.core.latency_targets import DEFAULT_TARGETS, load_targets
+    from hrm_export.core.manifest import Manifest
+    from hrm_export.core.reference import reference_from_manifest
 
-    targets = load_budgets(budgets)  # a bad budgets file fails before minutes of measuring, not after
+    targets = load_targets(budgets)  # a bad budgets file fails before minutes of measuring, not after
     manifest = Manifest.load(bundle)
     report = run_bench(manifest, reference_from_manifest(manifest), opts, on_cell=on_cell)
-    report["gate"] = {"budgets": str(budgets or DEFAULT_BUDGETS), **evaluate(report, targets)}
+    report["gate"] = {"budgets": str(budgets or DEFAULT_TARGETS), **evaluate(report, targets)}
     return report
 
 
@@ -27,8 +32,8 @@ def torch_only_bundle(out_dir: str | Path, checkpoint: str | Path | None = None)
     """A bundle directory holding only manifest.json (config + the checkpoint record, no ONNX files): enough to
     bench the PyTorch backends on a machine without onnx/onnxruntime, e.g. a lent GPU machine. ONNX backends
     then list themselves as skipped ("bundle has no fp32 ONNX")."""
-    from hrm_export.export.reference import load_reference
-    from hrm_export.manifest import Manifest
+    from hrm_export.core.manifest import Manifest
+    from hrm_export.core.reference import load_reference
 
     model, record = load_reference(Path(checkpoint) if checkpoint else None)
     manifest = Manifest(dir=Path(out_dir), config_dict=model.cfg.to_dict(), checkpoint=record)

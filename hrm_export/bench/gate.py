@@ -1,8 +1,6 @@
-"""The latency gate: budgets/latency.toml held against a bench report, after the run, never during it.
+"""The latency gate: the targets of hrm_export/budgets/latency.toml held against a bench report, after the run.
 
-A target names a figure (module, batch, sequence length, statistic) on a device class and either a ceiling
-(kind = "latency", max_ms; kind = "memory", max_mb) or a speed-up over a baseline cell (kind = "speedup",
-min_ratio = baseline / candidate). `backend` picks whose figure counts:
+The targets' schema and loader are hrm_export/core/latency_targets.py. `backend` picks whose figure counts:
   "best"               the measured backend × precision that does best on this target (optionally only
                        `precision`) — "can this machine meet it at all";
   "each"               every measured backend × precision must meet it;
@@ -17,93 +15,9 @@ measured (a skipped backend, --quick) is "not measured" — neither fails the ga
 
 from __future__ import annotations
 
-import sys
-from dataclasses import dataclass, field
-from pathlib import Path
+from hrm_export.core.latency_targets import Target
 
-from hrm_export.errors import UserError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # Python 3.10
-    import tomli as tomllib
-
-DEFAULT_BUDGETS = Path(__file__).resolve().parent.parent.parent / "budgets" / "latency.toml"
-KINDS = ("latency", "speedup", "memory")
-STATS = ("p50", "p90", "p99", "max", "mean", "min")
-# peak_host_rss_mb_upto_batch: the process's peak RSS over every cell up to the target's `batch`.
-MEMORY_METRICS = ("peak_host_rss_mb", "peak_host_rss_mb_upto_batch", "peak_device_mb", "params_mb_fp32",
-                  "params_mb_bf16", "params_mb_int8")
 PASS, FAIL, NOT_MEASURED, NOT_APPLICABLE = "pass", "FAIL", "not measured", "n/a"
-
-
-@dataclass
-class Target:
-    id: str
-    kind: str
-    device_class: tuple[str, ...]
-    what: str = ""
-    source: str = "ours"  # "plan" (the latency/memory plan's table) | "ours" (stricter, this project's)
-    module: str = ""
-    backend: str = "best"
-    precision: str | None = None
-    batch: int = 1
-    seq: int = 0
-    stat: str = "p50"
-    max_ms: float | None = None
-    min_ratio: float | None = None
-    max_mb: float | None = None
-    metric: str = ""
-    baseline: dict = field(default_factory=dict)
-
-    def goal(self) -> str:
-        if self.kind == "latency":
-            return f"≤ {self.max_ms:g} ms"
-        if self.kind == "speedup":
-            return f"≥ {self.min_ratio:g}×"
-        return f"≤ {self.max_mb:g} MB"
-
-
-def load_budgets(path: str | Path | None = None) -> list[Target]:
-    """Targets from a budgets TOML ([[target]] tables); UserError naming the entry and field on a bad file."""
-    path = Path(path) if path else DEFAULT_BUDGETS
-    if not path.is_file():
-        raise UserError(f"budgets file {path} not found",
-                        hint=f"pass --budgets FILE (the default is {DEFAULT_BUDGETS})")
-    try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as e:
-        raise UserError(f"{path}: not valid TOML ({e})", hint="see budgets/latency.toml for the format") from None
-    targets = []
-    for i, raw in enumerate(data.get("target", [])):
-        targets.append(_target(path, i, raw))
-    if not targets:
-        raise UserError(f"{path}: no [[target]] entries", hint="see budgets/latency.toml for the format")
-    return targets
-
-
-def _target(path: Path, i: int, raw: dict) -> Target:
-    where = f"{path}: target #{i + 1} ({raw.get('id', 'no id')})"
-    known = set(Target.__dataclass_fields__)
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise UserError(f"{where}: unknown field(s) {unknown}", hint=f"known fields: {sorted(known)}")
-    for req in ("id", "kind", "device_class"):
-        if req not in raw:
-            raise UserError(f"{where}: missing field {req!r}", hint="see budgets/latency.toml for the format")
-    dc = raw["device_class"]
-    t = Target(**{**raw, "device_class": (dc,) if isinstance(dc, str) else tuple(dc)})
-    need = {"latency": ("module", "max_ms"), "speedup": ("module", "min_ratio"), "memory": ("metric", "max_mb")}
-    if t.kind not in need:
-        raise UserError(f"{where}: kind {t.kind!r}", hint=f"use one of {KINDS}")
-    for req in need[t.kind]:
-        if not getattr(t, req):
-            raise UserError(f"{where}: kind {t.kind!r} needs {req!r}", hint="see budgets/latency.toml")
-    if t.stat not in STATS:
-        raise UserError(f"{where}: stat {t.stat!r}", hint=f"use one of {STATS}")
-    if t.kind == "memory" and t.metric not in MEMORY_METRICS:
-        raise UserError(f"{where}: metric {t.metric!r}", hint=f"use one of {MEMORY_METRICS}")
-    return t
 
 
 def evaluate(report: dict, targets: list[Target]) -> dict:

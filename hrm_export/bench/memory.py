@@ -9,8 +9,8 @@ from pathlib import Path
 import psutil
 import torch
 
-from hrm_export.manifest import Manifest
-from hrm_export.model_card import BYTES_PER_PARAM, PART_NAMES
+from hrm_export.core.manifest import Manifest
+from hrm_export.core.model_card import BYTES_PER_PARAM, PART_NAMES
 from model_src.model import HRM, parameter_table
 
 MB = 1e6

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hrm_export.plotting import pyplot, save_png
+from hrm_export.core.plotting import pyplot, save_png
 
 
 def plot_latency(report: dict, path: str | Path) -> Path:

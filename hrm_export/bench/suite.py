@@ -1,6 +1,6 @@
 """What `hrm-export bench` measures, for every available backend × precision, in one process and one run.
 
-Cells (module names as they appear in the report and in budgets/latency.toml):
+Cells (module names as they appear in the report and in hrm_export/budgets/latency.toml):
   h_module  the H-module over `days` = 64 look-back days (one call per trading day), batch B
   l_module  the L-module full pass over T minutes: T = 390 at every batch, and a sweep over T at batch 1
   window    the L-module over one 256-minute window (the plan's throughput operating point), batch B
@@ -22,12 +22,15 @@ from dataclasses import dataclass
 import torch
 
 from hrm_export.backends.base import Backend
-from hrm_export.bench.candidates import BASELINE, DEFAULT_BACKENDS, PRECISIONS, Candidate, candidates
-from hrm_export.bench.machine import device_class, machine_record
+from hrm_export.bench import DEFAULT_BACKENDS, PRECISIONS
+from hrm_export.bench.candidates import BASELINE, Candidate, candidates
 from hrm_export.bench.memory import PeakRSS, artifact_sizes, device_peak_mb, parameter_bytes, reset_device_peak
-from hrm_export.bench.timing import time_interleaved
-from hrm_export.errors import UserError
-from hrm_export.manifest import Manifest
+from hrm_export.core.composed import composed
+from hrm_export.core.errors import UserError
+from hrm_export.core.machine import device_class, machine_record
+from hrm_export.core.manifest import Manifest
+from hrm_export.core.specs import kv_shape
+from hrm_export.core.timing import time_interleaved
 from model_src.layers import film
 from model_src.model import HRM
 
@@ -71,7 +74,7 @@ def _feeds(cfg, module: str, batch: int, seq: int, device: str, gen: torch.Gener
     if module in ("l_module", "window"):
         return {"minutes": rnd(batch, seq, c.n_minute_features), **film_, **cross}
     if module == "l_step":
-        kv = rnd(c.l_layers, 2, batch, c.l_heads, seq, c.l_head_dim)  # (L, 2, B, H, t, hd)
+        kv = rnd(*kv_shape(c, batch, seq))
         return {"minutes": rnd(batch, 1, c.n_minute_features), **film_, "past_kv": kv, **cross}
     if module == "day":
         return {"days": rnd(batch, c.max_days, c.n_day_features), "minutes": rnd(batch, seq, c.n_minute_features)}
@@ -80,13 +83,7 @@ def _feeds(cfg, module: str, batch: int, seq: int, device: str, gen: torch.Gener
 
 def _call(backend: Backend, cfg, module: str, feeds: dict) -> Callable[[], object]:
     if module == "day":
-        def day():
-            h = backend.infer("h_module", {"days": feeds["days"]})
-            l_feeds = {"minutes": feeds["minutes"], "film_gamma": h["film_gamma"], "film_beta": h["film_beta"]}
-            if cfg.cross_attention:
-                l_feeds["h_tokens"] = h["h_tokens"]
-            return backend.infer("l_module", l_feeds)
-        return day
+        return lambda: composed(backend.infer, feeds["days"], feeds["minutes"], cfg.cross_attention)
     real = "l_module" if module == "window" else module
     return lambda: backend.infer(real, feeds)
 

@@ -10,10 +10,10 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from hrm_export.bench.candidates import BACKENDS, DEFAULT_BACKENDS, PRECISIONS
-from hrm_export.bench.suite import SuiteOptions
+from hrm_export.bench import BACKENDS, DEFAULT_BACKENDS, PRECISIONS
 from hrm_export.cli.options import ArtifactDirArg, JsonOpt
-from hrm_export.errors import EXIT_GATE_FAILED, UserError
+from hrm_export.core.errors import EXIT_GATE_FAILED, UserError
+from hrm_export.core.parsing import split_ints, split_list
 
 BackendOpt = Annotated[str, typer.Option("--backend", "-b", help=f"Comma-separated backends: {', '.join(BACKENDS)}. "
                                          "Unavailable ones are listed with the reason. torch/fp32 always runs; "
@@ -23,7 +23,7 @@ BatchOpt = Annotated[str, typer.Option("--batch", help="Comma-separated batch si
 PlotOpt = Annotated[Path | None, typer.Option("--plot", help="Write a PNG: latency against minutes per backend.")]
 QuickOpt = Annotated[bool, typer.Option("--quick", help="Batch 1 only, short sweeps, 0.5 s per cell (~1-2 min).")]
 BudgetsOpt = Annotated[Path | None, typer.Option("--budgets", help="Latency budgets TOML "
-                                                  "(default budgets/latency.toml).")]
+                                                  "(default hrm_export/budgets/latency.toml).")]
 CellSecondsOpt = Annotated[float, typer.Option("--seconds", help="Timed seconds per cell; iterations adapt to it.")]
 DeviceOpt = Annotated[str | None, typer.Option("--device", help="cpu or cuda[:N]. Default: cuda if present, else cpu.")]
 ThreadsOpt = Annotated[int | None, typer.Option("--threads", help="Intra-op threads for torch and ONNX Runtime.")]
@@ -49,7 +49,7 @@ def bench(
     """Measure latency, throughput and memory per module and backend × precision, against targets.
 
     Every available backend × precision runs side by side with PyTorch eager fp32 in the same run (ratios), then
-    the figures are held against budgets/latency.toml.
+    the figures are held against hrm_export/budgets/latency.toml.
 
     Cells: H-module (64 days), L-module (390 minutes, and a sweep 1..390), 256-minute windows, the streaming
     L-step (one new minute after t cached ones), conditioning + heads (PyTorch sub-timing) and the per-day total
@@ -62,9 +62,11 @@ def bench(
 
     from hrm_export.bench import bench_bundle
     from hrm_export.bench.report import markdown, print_report
+    from hrm_export.bench.suite import SuiteOptions
 
-    opts = SuiteOptions(backends=_names(backend, BACKENDS, "--backend"), precisions=_names(precision, PRECISIONS,
-                        "--precision"), batches=_batches(batch), budget_s=seconds, quick=quick,
+    opts = SuiteOptions(backends=split_list(backend, "backend", BACKENDS),
+                        precisions=split_list(precision, "precision", PRECISIONS),
+                        batches=split_ints(batch, "batch"), budget_s=seconds, quick=quick,
                         device=device or ("cuda" if torch.cuda.is_available() else "cpu"), threads=threads)
     if opts.device.startswith("cuda") and not torch.cuda.is_available():
         raise UserError(f"--device {opts.device}: this torch has no CUDA device", hint="use --device cpu")
@@ -93,22 +95,3 @@ def bench(
             Console().print(f"[green]wrote[/] {plot}")
     if not report["gate"]["passed"]:
         raise typer.Exit(EXIT_GATE_FAILED)
-
-
-def _names(text: str, allowed: tuple[str, ...], flag: str) -> tuple[str, ...]:
-    names = tuple(n.strip() for n in text.split(",") if n.strip())
-    bad = [n for n in names if n not in allowed]
-    if bad or not names:
-        raise UserError(f"{flag} {text!r}: unknown {', '.join(bad) or 'empty list'}",
-                        hint=f"choose from {', '.join(allowed)}")
-    return names
-
-
-def _batches(text: str) -> tuple[int, ...]:
-    try:
-        out = tuple(int(b) for b in text.split(",") if b.strip())
-    except ValueError:
-        out = ()
-    if not out or min(out) < 1:
-        raise UserError(f"--batch {text!r}: expected positive integers", hint="e.g. --batch 1,8,128")
-    return out

@@ -13,11 +13,12 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from hrm_export.build.options import DEFAULT_PROFILES, HARDWARE_COMPATIBILITY, PRECISIONS, make_options, split_list
-from hrm_export.build.pipeline import DONE, SKIPPED, run_build
 from hrm_export.cli.options import CheckpointOpt, JsonOpt, OutDirOpt
-from hrm_export.errors import EXIT_GATE_FAILED
-from hrm_export.specs import MODULES
+from hrm_export.core.errors import EXIT_GATE_FAILED
+from hrm_export.core.parsing import split_list
+from hrm_export.core.specs import MODULES
+from hrm_export.pipeline import DONE, SKIPPED
+from hrm_export.tensorrt.options import DEFAULT_PROFILES, HARDWARE_COMPATIBILITY, PRECISIONS, make_options
 
 TRT = "TensorRT options"
 
@@ -28,7 +29,7 @@ def build(
     precision: Annotated[str, typer.Option(
         "--precision", help=f"Comma-separated precisions to build: {', '.join(PRECISIONS)}.")] = ",".join(PRECISIONS),
     profile: Annotated[str, typer.Option(
-        "--profile", "-p", help="Shape profiles (profiles/*.toml names or paths); each becomes one TensorRT "
+        "--profile", "-p", help="Shape profiles (hrm_export/profiles/*.toml names or paths); each becomes one TensorRT "
         "optimization profile of every plan.")] = ",".join(DEFAULT_PROFILES),
     module: Annotated[str, typer.Option("--module", help="Modules to build plans for.")] = ",".join(MODULES),
     require_tensorrt: Annotated[bool, typer.Option(
@@ -72,6 +73,8 @@ def build(
 
     Example: hrm-export build --out engines/default --timing-cache engines/trt.cache
     """
+    from hrm_export.pipeline.build import run_build
+
     opts = make_options(precision=precision, profile=profile, module=module, require_tensorrt=require_tensorrt,
                         timing_cache=timing_cache, error_on_timing_cache_miss=error_on_timing_cache_miss,
                         workspace_mib=workspace_mib, opt_level=opt_level, version_compatible=version_compatible,

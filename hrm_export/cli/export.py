@@ -11,15 +11,14 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from hrm_export.build.options import split_list
 from hrm_export.cli.options import CheckpointOpt, JsonOpt, OutDirOpt
-from hrm_export.export import DEFAULT_OPSET, DEFAULT_PROFILES, export_bundle
-from hrm_export.precision import make_variants
-from hrm_export.precision.variants import VARIANTS
-from hrm_export.specs import MODULES
+from hrm_export.core.parsing import split_list
+from hrm_export.core.specs import MODULES
+from hrm_export.export import DEFAULT_OPSET, DEFAULT_PROFILES
+from hrm_export.precision import VARIANTS
 
 ProfileOpt = Annotated[str, typer.Option(
-    "--profile", "-p", help="Comma-separated profile names (profiles/*.toml) or .toml paths the artifacts admit.")]
+    "--profile", "-p", help="Comma-separated profile names (hrm_export/profiles/*.toml) or .toml paths the artifacts admit.")]
 PrecisionOpt = Annotated[str, typer.Option(
     "--precision", help="Comma-separated precisions to write: fp32 (always), bf16 (+ its CPU-emulated twin), int8 "
     "(Q/DQ for TensorRT), int8-cpu (ONNX Runtime integer ops). Calibration flags: `hrm-export precision make`.")]
@@ -43,8 +42,11 @@ def export(
 
     Example: hrm-export export --out engines/default --precision fp32,bf16,int8
     """
+    from hrm_export.export.bundle import export_bundle
+    from hrm_export.precision.variants import make_variants
+
     console = Console(stderr=True)
-    profiles = [p.strip() for p in profile.split(",") if p.strip()]
+    profiles = split_list(profile, "profile")
     precisions = split_list(precision, "precision", ("fp32", *VARIANTS))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)

@@ -8,11 +8,12 @@ from rich.console import Console
 from rich.table import Table
 
 from hrm_export.cli.options import CheckpointOpt, JsonOpt
-from hrm_export.model_card import model_card
 
 
 def info(checkpoint: CheckpointOpt = None, as_json: JsonOpt = False) -> None:
     """Print the model card: parameters per part against the plan, bytes per precision, the config."""
+    from hrm_export.core.model_card import model_card
+
     card = model_card(checkpoint)
     if as_json:
         print(json.dumps(card, indent=2))

@@ -11,7 +11,6 @@ from rich.console import Console
 from rich.table import Table
 
 from hrm_export.cli.options import JsonOpt
-from hrm_export.export.describe import describe
 
 PathArg = Annotated[Path, typer.Argument(help="A bundle directory (with manifest.json), an .onnx file or a .plan.")]
 
@@ -24,6 +23,8 @@ def inspect(path: PathArg, as_json: JsonOpt = False) -> None:
 
     Example: hrm-export inspect engines/default   |   hrm-export inspect engines/default/l_step.onnx --json
     """
+    from hrm_export.export.describe import describe
+
     info = describe(path)
     if as_json:
         print(json.dumps(info, indent=2, default=str))

@@ -50,7 +50,7 @@ def make(
     calibrated on sample days (L-module fed the γ/β its H-module computes); int8-cpu is dynamic INT8 for
     ONNX Runtime CPU. Example: hrm-export precision make engines/default --precision bf16,int8,int8-cpu
     """
-    from hrm_export.manifest import Manifest
+    from hrm_export.core.manifest import Manifest
     from hrm_export.precision.variants import make_variants
 
     console = Console(stderr=True)
@@ -82,14 +82,14 @@ def plan(
     budgets: Annotated[Path | None, typer.Option("--budgets", help="Parity budget file.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Bisect which Linear layers must stay fp32 for bf16/int8 to meet budgets/parity.toml; name them by module.
+    """Bisect which Linear layers must stay fp32 for bf16/int8 to meet hrm_export/budgets/parity.toml; name them by module.
 
     Each probe runs H → L composed on held-out sample days (seed 1; calibration uses seed 0) on ONNX Runtime CPU
     (bf16 through its emulated graph) against the PyTorch fp32 reference. Feed the answer back with
     --keep-fp32. Example: hrm-export precision plan engines/default --precision int8
     """
-    from hrm_export.budgets import load_budgets
-    from hrm_export.manifest import Manifest
+    from hrm_export.core.budgets import load_budgets
+    from hrm_export.core.manifest import Manifest
     from hrm_export.precision.calibration import sample_days
     from hrm_export.precision.planner import plan as run_plan
 
@@ -134,9 +134,10 @@ def bench_cpu(
 
     Example: hrm-export precision bench-cpu engines/default --precision fp32,int8-cpu,int8
     """
-    from hrm_export.manifest import Manifest
+    from hrm_export.core.machine import machine_summary as machine
+    from hrm_export.core.manifest import Manifest
     from hrm_export.precision.calibration import sample_days
-    from hrm_export.precision.cpu_bench import bench, machine
+    from hrm_export.precision.cpu_bench import bench
 
     manifest = Manifest.load(bundle)
     d, m = sample_days(manifest.config, batch, seed=2)
@@ -146,7 +147,7 @@ def bench_cpu(
                          indent=2))
         return
     table = Table("module", "precision", "batch", "minutes", "median ms", "p90 ms", "vs fp32",
-                  title=f"ONNX Runtime CPU — {machine()} — {runs} interleaved runs")
+                  title=f"ONNX Runtime CPU — {machine()} — at least {runs} interleaved runs each")
     base = {t.module: t.median_ms for t in timings if t.precision == "fp32"}
     for t in timings:
         speed = f"{base[t.module] / t.median_ms:.2f}×" if t.module in base else ""
@@ -169,9 +170,9 @@ def verify(
     says which engine produced it. Exit 3 if a budget is missed.
     Example: hrm-export precision verify engines/default --png engines/default/precision.png
     """
-    from hrm_export.budgets import load_budgets
-    from hrm_export.errors import EXIT_GATE_FAILED
-    from hrm_export.manifest import Manifest
+    from hrm_export.core.budgets import load_budgets
+    from hrm_export.core.errors import EXIT_GATE_FAILED
+    from hrm_export.core.manifest import Manifest
     from hrm_export.precision.calibration import sample_days
     from hrm_export.precision.report import plot_error_vs_margin, precision_report
 
@@ -179,22 +180,17 @@ def verify(
     b = load_budgets(budgets)
     d, m = sample_days(manifest.config, days, seed=1)
     with Console(stderr=True).status("judging bf16 / int8 / int8-cpu"):
-        judgements = precision_report(manifest, d, m, b)
-    if png and judgements:
-        ties = {p: b.decision(p).near_tie_margin for p in ("bf16", "int8", "int8-cpu") if p in b.data}
-        plot_error_vs_margin(judgements, png, ties)
-    passed = all(j.passed for j in judgements)
+        reports = precision_report(manifest, d, m, b)
+    if png and reports:
+        plot_error_vs_margin(reports, png)
+    passed = bool(reports) and all(r.passed for r in reports)
     if as_json:
-        print(json.dumps({"passed": passed, "judgements": [j.to_dict() for j in judgements]}, indent=2))
+        print(json.dumps({"passed": passed, "reports": [r.to_dict() for r in reports]}, indent=2))
     else:
-        table = Table("precision", "computed by", "check", "value", "budget", "")
-        for j in judgements:
-            for c in j.checks:
-                mark = "" if c.kind == "info" else ("[green]ok[/]" if c.passed else "[red]FAIL[/]")
-                limit = "" if c.limit is None else f"{'≤' if c.kind == 'max' else '≥'} {c.limit:g}"
-                table.add_row(j.precision, j.source, c.name, f"{c.value:.4g}", limit, mark)
-        Console().print(table)
-        Console().print(f"{days} days × {m.shape[1]} minutes, batch 1 — "
-                        + ("[green]PASSED[/]" if passed else "[red]FAILED[/]"))
+        out = Console()
+        for r in reports:
+            out.print(r)
+        out.print(f"{len(reports)} candidates, {days} days × {m.shape[1]} minutes, batch 1 — "
+                  + ("[green]PASSED[/]" if passed else "[red]FAILED[/]"))
     if not passed:
         raise typer.Exit(EXIT_GATE_FAILED)

@@ -9,14 +9,14 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from hrm_export.build.options import split_list
 from hrm_export.cli.options import ArtifactDirArg, JsonOpt
-from hrm_export.errors import EXIT_GATE_FAILED, UserError
-from hrm_export.verify import BACKENDS, verify_bundle
+from hrm_export.core.backend_registry import BACKENDS
+from hrm_export.core.errors import EXIT_GATE_FAILED, UserError
+from hrm_export.core.parsing import split_list
 
 BackendOpt = Annotated[str, typer.Option("--backend", "-b", help=f"Candidate engine: {', '.join(BACKENDS)}.")]
 PrecisionOpt = Annotated[str, typer.Option("--precision", help="Which artifacts of the bundle: fp32, bf16, int8, ...")]
-BudgetsOpt = Annotated[Path | None, typer.Option("--budgets", help="Budget file. Default: budgets/parity.toml.")]
+BudgetsOpt = Annotated[Path | None, typer.Option("--budgets", help="Budget file. Default: hrm_export/budgets/parity.toml.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the random profile points and the market inputs.")]
 RandomOpt = Annotated[int, typer.Option("--random-points", help="Random points per profile besides min/opt/max.")]
 PointOpt = Annotated[list[str] | None, typer.Option(
@@ -61,6 +61,8 @@ def verify(
     Example: hrm-export verify engines/default --backend ort-cpu --precision fp32
              hrm-export verify engines/default --precision int8 --profile latency --png int8-margin.png
     """
+    from hrm_export.verify.bundle import verify_bundle
+
     console = Console(stderr=True)
     points = [_parse_point(p) for p in point or []]
     with console.status("verifying…") as status:

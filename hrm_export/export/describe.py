@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from hrm_export.errors import UserError, require
-from hrm_export.manifest import MANIFEST_NAME, Manifest
+from hrm_export.core.errors import UserError, require
+from hrm_export.core.manifest import MANIFEST_NAME, Manifest
 
 _DTYPES = {1: "float32", 10: "float16", 16: "bfloat16", 3: "int8", 2: "uint8", 6: "int32", 7: "int64", 9: "bool"}
 
@@ -36,7 +36,7 @@ def describe_onnx(path: str | Path) -> dict:
 
 def describe_plan(path: str | Path) -> dict:
     try:
-        from hrm_export.build.plan_info import describe_plan as _describe
+        from hrm_export.tensorrt.plan_info import describe_plan as _describe
     except ImportError as e:
         raise UserError(f"{path}: cannot describe a TensorRT plan here ({e})",
                         hint="install TensorRT (pip install 'hrm-export[trt]') where an NVIDIA GPU is") from None

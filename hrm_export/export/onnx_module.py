@@ -1,4 +1,4 @@
-"""Export one HRM module to an ONNX file with the named dynamic axes of `hrm_export.specs`.
+"""Export one HRM module to an ONNX file with the named dynamic axes of `hrm_export.core.specs`.
 
 Exporter: `torch.onnx.export(dynamo=True)` (torch.export + onnxscript). It keeps every dynamic axis under the
 spec's own names, folds constants and emits the opset-23 fused `Attention` / `RMSNormalization` ops, which ONNX
@@ -14,8 +14,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from hrm_export.errors import require
-from hrm_export.specs import ModuleSpec
+from hrm_export.core.errors import require
+from hrm_export.core.specs import ModuleSpec
 from model_src.atomic import atomic_output
 from model_src.config import HRMConfig
 

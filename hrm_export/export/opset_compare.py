@@ -3,25 +3,25 @@
     python -m hrm_export.export.opset_compare [--opsets 18,23] [--repeats 20] [--threads 0]
 
 Exports l_module and l_step of the default-size model (random init: timing does not depend on the weights) at
-each opset into a temporary directory and times them interleaved (A, B, A, B, …) so that load from other
-processes hits both alike. Prints the median and p90 per module × opset as a table (--json for machines).
+each opset into a temporary directory and times them interleaved (A, B, A, B, …, core.timing) so that load from
+other processes hits both alike. Prints the median and p90 per module × opset as a table (--json for machines).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import platform
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 
+from hrm_export.core.machine import machine_summary
+from hrm_export.core.ort_session import onnx_infer
+from hrm_export.core.reference import random_init_model
+from hrm_export.core.specs import module_specs
+from hrm_export.core.timing import time_interleaved
 from hrm_export.export.onnx_module import export_module
-from hrm_export.export.reference import random_init_model
-from hrm_export.specs import module_specs
 from model_src.model import LStep
 
 # The operating points that matter on a CPU: a full-day pass and one streaming minute on a full cache.
@@ -35,35 +35,22 @@ def _feeds(spec, cfg, point: dict[str, int]):
 
 
 def compare(opsets: list[int], repeats: int, threads: int) -> list[dict]:
-    import onnxruntime as ort
-
-    from hrm_export.backends.ort_backend import session_options
-
     model = random_init_model()
     cfg, specs = model.cfg, module_specs(model.cfg)
     torch_modules = {"l_module": model.l, "l_step": LStep(model.l)}
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for module, point in POINTS.items():
-            sessions = {}
+            paths = {}
             for opset in opsets:
-                path = Path(tmp) / f"{module}.{opset}.onnx"
-                export_module(torch_modules[module], specs[module], cfg, path, opset)
-                so = session_options(ort, threads)
-                sessions[opset] = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+                paths[opset] = Path(tmp) / f"{module}.{opset}.onnx"
+                export_module(torch_modules[module], specs[module], cfg, paths[opset], opset)
             feeds = _feeds(specs[module], cfg, point)
-            times: dict[int, list[float]] = {o: [] for o in opsets}
-            for s in sessions.values():  # warm-up
-                s.run(None, feeds)
-            for _ in range(repeats):
-                for opset, s in sessions.items():
-                    t0 = time.perf_counter()
-                    s.run(None, feeds)
-                    times[opset].append((time.perf_counter() - t0) * 1e3)
-            for opset, ts in times.items():
-                ts.sort()
-                rows.append({"module": module, "point": point, "opset": opset, "median_ms": statistics.median(ts),
-                             "p90_ms": ts[int(0.9 * (len(ts) - 1))], "repeats": repeats})
+            infers = {o: onnx_infer({module: p}, intra_op_threads=threads) for o, p in paths.items()}
+            timed = time_interleaved({o: (lambda f=f, m=module, x=feeds: f(m, x)) for o, f in infers.items()},
+                                     budget_s=0.0, min_iters=repeats, max_iters=repeats)
+            rows += [{"module": module, "point": point, "opset": o, "median_ms": t.p50_ms, "p90_ms": t.p90_ms,
+                      "repeats": t.iterations} for o, t in timed.items()]
     return rows
 
 
@@ -75,7 +62,7 @@ def main() -> None:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     rows = compare([int(o) for o in args.opsets.split(",")], args.repeats, args.threads)
-    machine = f"{platform.machine()} {platform.processor() or ''} ({torch.get_num_threads()} torch threads)"
+    machine = machine_summary()
     if args.json:
         print(json.dumps({"machine": machine, "backend": "ort-cpu", "precision": "fp32", "rows": rows}, indent=2))
         return

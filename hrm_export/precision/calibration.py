@@ -17,11 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from hrm_export.backends.ort_backend import session_options
-from hrm_export.errors import UserError, require
+from hrm_export.core.composed import film_feeds
+from hrm_export.core.errors import UserError
+from hrm_export.core.ort_session import onnx_infer
+from hrm_export.core.specs import kv_shape
 from model_src.atomic import atomic_output
-
-ORT_INSTALL = "pip install 'hrm-export[ort]'"
 
 
 @dataclass
@@ -82,23 +82,13 @@ def sample_days(cfg, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 def build_calibration(fp32_paths: dict[str, Path], cfg, days: np.ndarray, minutes: np.ndarray, seed: int = 0,
                       source: str = "model_src.data.synthetic_samples") -> Calibration:
     """Run the fp32 graphs on the sample days and collect each module's real inputs."""
-    ort = require("onnxruntime", ORT_INSTALL)
-    so = session_options(ort)
-    sess = {m: ort.InferenceSession(str(p), so, providers=["CPUExecutionProvider"]) for m, p in fp32_paths.items()}
+    infer = onnx_infer(fp32_paths)
     n, T = len(days), minutes.shape[1]
-    h_tokens, gamma, beta = [], [], []
-    for i in range(n):  # batch 1: the exported graph is what runs, one day at a time
-        t, g, b = sess["h_module"].run(["h_tokens", "film_gamma", "film_beta"], {"days": days[i:i + 1]})
-        h_tokens.append(t)
-        gamma.append(g)
-        beta.append(b)
-    h_tokens, gamma, beta = (np.concatenate(a) for a in (h_tokens, gamma, beta))
-    cond = {"film_gamma": gamma, "film_beta": beta}
-    if cfg.cross_attention:
-        cond["h_tokens"] = h_tokens
+    h = [infer("h_module", {"days": days[i:i + 1]}) for i in range(n)]  # batch 1: the exported graph, day by day
+    cond = film_feeds({k: np.concatenate([o[k] for o in h]) for k in h[0]}, cfg.cross_attention)
     feeds = {"h_module": {"days": days}, "l_module": {"minutes": minutes, **cond}}
     meta = {"source": np.array(source), "seed": np.array(seed), "size": np.array(n)}
-    if "l_step" in sess:
+    if "l_step" in fp32_paths:
         # Cut points spread over the session so the past_kv lengths cover early and late minutes.
         rng = np.random.default_rng(seed)
         cut = int(rng.integers(1, max(T - 1, 2)))
@@ -106,10 +96,8 @@ def build_calibration(fp32_paths: dict[str, Path], cfg, days: np.ndarray, minute
         kv = []
         for i in range(n):
             row = {k: v[i:i + 1] for k, v in cond.items()}
-            empty = np.zeros((cfg.l_layers, 2, 1, cfg.l_heads, 0, cfg.l_head_dim), np.float32)
-            (present,) = sess["l_step"].run(["present_kv"], {"minutes": minutes[i:i + 1, :cut], "past_kv": empty,
-                                                             **row})
-            kv.append(present)
+            empty = np.zeros(kv_shape(cfg, 1, 0), np.float32)
+            kv.append(infer("l_step", {"minutes": minutes[i:i + 1, :cut], "past_kv": empty, **row})["present_kv"])
         feeds["l_step"] = {"minutes": minutes[:, cut:cut + new], "past_kv": np.concatenate(kv, axis=2), **cond}
         meta["l_step_cut"] = np.array(cut)
     # past_kv is (L, 2, B, H, P, hd): rows are on axis 2, not 0 — move them first for uniform row slicing.

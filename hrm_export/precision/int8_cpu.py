@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from hrm_export.errors import require
+from hrm_export.core.errors import require
 from hrm_export.precision.int8_qdq import (
     DEFAULT_KEEP,
     linear_facts,

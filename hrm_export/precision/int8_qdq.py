@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hrm_export.errors import UserError, require
+from hrm_export.core.errors import UserError, require
 from hrm_export.precision.scopes import matches, weight_matmuls
 from model_src.atomic import atomic_output
 

@@ -4,7 +4,7 @@ Units are the Linear layers of the H- and L-module graphs, named by PyTorch modu
 keeping a unit in fp32 applies to l_module and l_step alike (they share weights). The search is a bisection
 (delta-debugging style): if reducing everything fails and keeping every unit passes, split the candidates in
 halves, keep whichever half alone suffices, and recurse; when both halves are needed, search each with the other
-kept. Each probe is a composed run (H → L, batch 1) on held-out sample days judged against budgets/parity.toml.
+kept. Each probe is a composed run (H → L, batch 1) on held-out sample days judged against hrm_export/budgets/parity.toml.
 
 Probes are cheap to build: bf16 candidates are a graph pass; INT8 candidates start from one fully quantized
 graph (one calibration) and restore the kept layers' fp32 inputs, dropping their Q/DQ pairs.
@@ -19,8 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from hrm_export.errors import UserError, require
-from hrm_export.precision.judge import Judgement, backend_runner, judge, onnx_runner, run_composed
+from hrm_export.core.errors import UserError, require
+from hrm_export.core.ort_session import onnx_infer
+from hrm_export.core.parity.report import Report
+from hrm_export.precision.judge import judge, run_days
 from hrm_export.precision.scopes import matches, weight_matmuls
 
 ORT_INSTALL = "pip install 'hrm-export[ort]'"
@@ -33,12 +35,12 @@ class Plan:
     units: list[str]  # every Linear considered
     keep_fp32: list[str]  # the minimal set found (module names)
     probes: list[dict] = field(default_factory=list)  # {keep: [...], passed, failed: [...]}
-    final: Judgement | None = None
+    final: Report | None = None
     feasible: bool = True
 
     def to_dict(self) -> dict:
         return {"precision": self.precision, "units": self.units, "keep_fp32": self.keep_fp32,
-                "feasible": self.feasible, "probes": self.probes, "final": self.final and self.final.to_dict()}
+                "feasible": self.feasible, "probes": self.probes, "final": self.final.to_dict() if self.final else None}
 
 
 class _Prober:
@@ -52,7 +54,7 @@ class _Prober:
         self.cross = manifest.config.cross_attention
         self.fp32 = {m: onnx.load(str(manifest.artifact_path(manifest.find(m, "fp32")))) for m in PLANNED}
         self.fp32_paths = {m: manifest.artifact_path(manifest.find(m, "fp32")) for m in PLANNED}
-        self.cache: dict[frozenset, Judgement] = {}
+        self.cache: dict[frozenset, Report] = {}
         self.probes: list[dict] = []
         if precision == "int8":  # one calibration, one fully quantized graph per module
             from hrm_export.precision.calibration import module_rows
@@ -68,14 +70,14 @@ class _Prober:
         names = {mod for m in PLANNED for mod in weight_matmuls(self.fp32[m]).values()}
         return sorted(n for n in names if not matches(n, self.base_keep))
 
-    def judge(self, keep: Sequence[str]) -> Judgement:
+    def judge(self, keep: Sequence[str]) -> Report:
         key = frozenset(keep)
         if key not in self.cache:
             paths = {m: self._candidate(m, tuple(sorted(key))) for m in PLANNED}
-            cand = run_composed(onnx_runner(paths), self.days, self.minutes, self.cross)
+            cand = run_days(onnx_infer(paths), self.days, self.minutes, self.cross)
             j = judge(self.ref, cand, self.budgets, self.precision, f"ort-cpu {self._source()}")
             self.cache[key] = j
-            self.probes.append({"keep": sorted(key), "passed": j.passed, "failed": j.failed()})
+            self.probes.append({"keep": sorted(key), "passed": j.passed, "failed": j.failures()})
         return self.cache[key]
 
     def _source(self) -> str:
@@ -175,7 +177,7 @@ def plan(manifest, precision: str, days: np.ndarray, minutes: np.ndarray, budget
          method: str = "max", calibration=None, on_probe: Callable[[dict], None] | None = None) -> Plan:
     """Bisect the Linear layers that must stay fp32 for `precision` ("bf16" | "int8") to pass its budgets."""
     from hrm_export.backends.torch_backend import TorchBackend
-    from hrm_export.export.reference import reference_from_manifest
+    from hrm_export.core.reference import reference_from_manifest
     from hrm_export.precision.int8_qdq import DEFAULT_KEEP
 
     if precision not in ("bf16", "int8"):
@@ -186,7 +188,7 @@ def plan(manifest, precision: str, days: np.ndarray, minutes: np.ndarray, budget
                         "(writes calibration.npz) or pass --calibration-cache")
     base = (*DEFAULT_KEEP, *keep_fp32) if precision == "int8" else tuple(keep_fp32)
     with TorchBackend(reference_from_manifest(manifest), "fp32") as ref_backend:
-        ref = run_composed(backend_runner(ref_backend), days, minutes, manifest.config.cross_attention)
+        ref = run_days(ref_backend.infer_numpy, days, minutes, manifest.config.cross_attention)
     with tempfile.TemporaryDirectory(prefix="hrm-precision-plan-") as tmp:
         p = _Prober(manifest, precision, base, days, minutes, budgets, method, calibration, Path(tmp), ref)
         units = p.units()

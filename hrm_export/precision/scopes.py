@@ -1,7 +1,7 @@
 """Precision scopes: which PyTorch module each ONNX node belongs to, and glob matching on those names.
 
 Names are HRM-level (`l_module.blocks.3.attn.qkv`); the l_step and l_module graphs both map to `l_module.*`,
-since they share every weight. The node → module mapping itself lives in hrm_export.export.node_names.
+since they share every weight. The node → module mapping itself lives in hrm_export.core.node_names.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Iterable
 
-from hrm_export.export.node_names import graph_node_origins
+from hrm_export.core.node_names import graph_node_origins
 
 
 def node_modules(graph, module: str) -> dict[str, str]:

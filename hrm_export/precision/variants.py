@@ -11,14 +11,13 @@ import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-from hrm_export.errors import UserError, require
-from hrm_export.manifest import Artifact, Manifest
+from hrm_export.core.errors import UserError, require
+from hrm_export.core.manifest import Artifact, Manifest
+from hrm_export.precision import VARIANTS
 from hrm_export.precision.calibration import Calibration, build_calibration, module_rows, sample_days
-from model_src.atomic import atomic_output
-from model_src.checkpoint import file_sha256
+from model_src.atomic import atomic_output, file_sha256
 
 ORT_INSTALL = "pip install 'hrm-export[ort]'"
-VARIANTS = ("bf16", "int8", "int8-cpu")  # bf16 also writes bf16-emulated
 DEFAULT_CALIBRATION_SIZE = 32
 CALIBRATION_FILE = "calibration.npz"
 

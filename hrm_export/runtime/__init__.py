@@ -3,8 +3,8 @@
 See docs/runtime.md. `HRMRuntime` is the entry point; sessions hold one day's streaming state.
 """
 
+from hrm_export.core.decisions import ACTIONS, Decision, Timeline
 from hrm_export.runtime.cache import InferenceCache, observation_key
-from hrm_export.runtime.decision import ACTIONS, Decision, Timeline
 from hrm_export.runtime.errors import (
     ArtifactMismatchError,
     InputError,

@@ -5,7 +5,7 @@ A rejected call never changes a session's state, so the caller can fix the input
 
 from __future__ import annotations
 
-from hrm_export.errors import ManifestError, ProfileError, UserError
+from hrm_export.core.errors import ManifestError, ProfileError, UserError
 
 
 class InputError(UserError):
@@ -24,6 +24,10 @@ class SessionFullError(UserError):
     """A push past the last minute the model or profile admits for one session."""
 
 
+class NonFiniteOutput(UserError):
+    """A backend returned NaN/Inf: no decision is made from it, and the session is left as it was."""
+
+
 class ArtifactMismatchError(ManifestError):
     """An artifact that does not match what this runtime would run (signature, versions, GPU, hashes)."""
 
@@ -31,6 +35,7 @@ class ArtifactMismatchError(ManifestError):
 __all__ = [
     "ArtifactMismatchError",
     "InputError",
+    "NonFiniteOutput",
     "NotStartedError",
     "ProfileError",
     "SequenceError",

@@ -12,7 +12,6 @@ and has artifacts in the bundle; the reasons the others were passed over are kep
 
 from __future__ import annotations
 
-import copy
 import importlib.util
 import logging
 from dataclasses import dataclass
@@ -22,15 +21,15 @@ import torch
 
 import hrm_export
 from hrm_export.backends.base import Backend
-from hrm_export.errors import UserError
-from hrm_export.manifest import Artifact, Manifest
+from hrm_export.backends.factory import make_backend
+from hrm_export.core.backend_registry import BACKENDS, check, unavailable
+from hrm_export.core.errors import UserError
+from hrm_export.core.manifest import Artifact, Manifest
+from hrm_export.core.specs import MODULES, ModuleSpec, module_specs
 from hrm_export.runtime.errors import ArtifactMismatchError
 from hrm_export.runtime.inputs import Limits
-from hrm_export.specs import MODULES, ModuleSpec, module_specs
 
 log = logging.getLogger("hrm_export.runtime")
-BACKENDS = ("tensorrt", "ort-cuda", "ort-cpu", "torch")
-TORCH_PRECISIONS = ("fp32", "bf16")
 
 
 @dataclass
@@ -54,11 +53,10 @@ def open_backend(
     specs = module_specs(manifest.config)
     skipped: list[str] = []
     for name in BACKENDS if backend == "auto" else (backend,):
-        why_not = unavailable(name, manifest, precision)
+        why_not = unavailable(name, precision, manifest, device)
         if why_not:
             if backend != "auto":
-                raise UserError(f"backend {name} cannot run {precision} here: {why_not}",
-                                hint="use --backend auto to take the fastest one that can")
+                check(name, precision, manifest, device)  # raises with the registry's line and hint
             skipped.append(f"{name}: {why_not}")
             continue
         fmt = "trt-plan" if name == "tensorrt" else "onnx"
@@ -68,7 +66,8 @@ def open_backend(
         limits = choose_limits(manifest, artifacts, profile)
         if name == "tensorrt":
             check_plans(manifest, artifacts.values())
-        be = make_backend(name, manifest, precision, device, compile, cuda_graphs)
+        # hashes were verified above, once for the whole bundle
+        be = make_backend(name, manifest, precision, device, compile=compile, cuda_graphs=cuda_graphs)
         reason = f"picked {name}" + (f" (passed over {'; '.join(skipped)})" if skipped else "")
         if backend == "auto":
             log.info("backend auto: %s", reason)
@@ -76,36 +75,6 @@ def open_backend(
         return Opened(be, manifest.config, limits, model_id, reason)
     raise UserError(f"{directory}: no backend can run {precision} here ({'; '.join(skipped)})",
                     hint="install onnxruntime (pip install 'hrm-export[ort]') or use --precision fp32")
-
-
-def unavailable(name: str, manifest: Manifest, precision: str) -> str | None:
-    """Why backend `name` cannot run this bundle at this precision here, or None if it can."""
-    have = {(a.precision, a.format) for a in manifest.artifacts}
-    cuda = torch.cuda.is_available()
-    if name == "torch":
-        if precision not in TORCH_PRECISIONS:
-            return f"the PyTorch backend runs {'/'.join(TORCH_PRECISIONS)}, not {precision}"
-        if not manifest.checkpoint:
-            return "the manifest names no checkpoint"
-        return None
-    fmt = "trt-plan" if name == "tensorrt" else "onnx"
-    if (precision, fmt) not in have:
-        return f"no {precision} {fmt} artifacts in the bundle"
-    if name == "tensorrt":
-        if importlib.util.find_spec("tensorrt") is None:
-            return "tensorrt is not installed"
-        return None if cuda else "no CUDA GPU"
-    if importlib.util.find_spec("onnxruntime") is None:
-        return "onnxruntime is not installed"
-    if name == "ort-cuda":
-        import onnxruntime
-
-        if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
-            return "onnxruntime has no CUDAExecutionProvider"
-        return None if cuda else "no CUDA GPU for the torch tensors it binds"
-    if precision.startswith("bf16") and precision != "bf16-emulated":
-        return "ONNX Runtime's CPU provider has no bf16 MatMul"
-    return None
 
 
 def check_versions(manifest: Manifest) -> None:
@@ -194,7 +163,7 @@ def check_plans(manifest: Manifest, artifacts) -> None:
     """TensorRT release and compute capability of each plan against this machine, before deserializing."""
     import tensorrt
 
-    from hrm_export.build.compat import check_plan_runnable, rebuild_command
+    from hrm_export.tensorrt.compat import check_plan_runnable, rebuild_command
 
     cc = torch.cuda.get_device_capability()
     for a in artifacts:
@@ -208,42 +177,3 @@ def check_plans(manifest: Manifest, artifacts) -> None:
             version_compatible=bool(a.extra.get("version_compatible", False)),
             hardware_compatibility=a.extra.get("hardware_compatibility", "none"),
             rebuild=rebuild_command(manifest.dir, a.precision))
-
-
-def make_backend(name: str, manifest: Manifest, precision: str, device: str | None, compile: bool,
-                 cuda_graphs: bool) -> Backend:
-    cuda = torch.cuda.is_available()
-    if name == "tensorrt":
-        from hrm_export.backends.trt_backend import TrtBackend
-
-        # hashes were verified above; the TensorRT backend captures its own CUDA graphs per shape bucket
-        return TrtBackend(manifest, precision=precision, device=device or "cuda", cuda_graphs=cuda_graphs,
-                          check_hashes=False)
-    if name in ("ort-cuda", "ort-cpu"):
-        from hrm_export.backends.ort_backend import OrtBackend
-
-        # hashes were verified above, once for the whole bundle
-        return OrtBackend(manifest, precision, device or ("cuda" if name == "ort-cuda" else "cpu"), check_hashes=False)
-    from hrm_export.export.reference import reference_from_manifest
-
-    model = reference_from_manifest(manifest)  # checks the checkpoint's sha256 against the manifest
-    return torch_backend(model, precision, device or ("cuda" if cuda else "cpu"), compile, cuda_graphs)
-
-
-def torch_backend(model, precision: str, device: str, compile: bool, cuda_graphs: bool) -> Backend:
-    from hrm_export.backends.torch_backend import TorchBackend
-
-    if precision not in TORCH_PRECISIONS:
-        raise UserError(f"the PyTorch backend runs {'/'.join(TORCH_PRECISIONS)}, not {precision!r}",
-                        hint="use --precision fp32 or bf16, or an ONNX/TensorRT backend for int8")
-    param = next(model.parameters())
-    wanted = {"fp32": torch.float32, "bf16": torch.bfloat16}[precision]
-    if param.dtype != wanted or param.device != torch.device(device):
-        model = copy.deepcopy(model)  # TorchBackend moves the model in place; the caller's model stays as it was
-    if cuda_graphs:
-        if not device.startswith("cuda"):
-            raise UserError("CUDA graphs need a CUDA device", hint="pass device='cuda' or drop cuda_graphs")
-        from hrm_export.runtime.cuda_graphs import CudaGraphBackend
-
-        return CudaGraphBackend(TorchBackend(model, precision, device, compile=False))
-    return TorchBackend(model, precision, device, compile=compile)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hrm_export.runtime.decision import Timeline
+from hrm_export.core.decisions import Timeline
 from hrm_export.runtime.errors import InputError
 from hrm_export.runtime.runtime import HRMRuntime
 

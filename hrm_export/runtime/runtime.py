@@ -21,8 +21,12 @@ from pathlib import Path
 import torch
 
 from hrm_export.backends.base import Backend
+from hrm_export.core.composed import composed
+from hrm_export.core.decisions import Timeline
+from hrm_export.core.specs import kv_shape
 from hrm_export.runtime.cache import InferenceCache, observation_key
-from hrm_export.runtime.decision import NOT_HALTED, Timeline, concat, timeline
+from hrm_export.runtime.decide import HEADS, decide, no_halts
+from hrm_export.runtime.errors import InputError
 from hrm_export.runtime.inputs import Limits, as_tokens, check_days, check_session_minutes
 from hrm_export.runtime.memory import DEFAULT_LIMIT_BYTES, MemoryGuard
 from hrm_export.runtime.monitor import PerformanceMonitor
@@ -76,7 +80,7 @@ class HRMRuntime:
         max_batch: int = 64, **options,
     ) -> HRMRuntime:
         """A runtime over an HRM instance (PyTorch backend); limits come from the model's config."""
-        from hrm_export.runtime.loader import torch_backend
+        from hrm_export.backends.factory import torch_backend
 
         backend = torch_backend(model, precision, device, compile, cuda_graphs)
         cfg = model.cfg
@@ -125,12 +129,20 @@ class HRMRuntime:
         """A new session started on `days` (B, D, F_day). `day` (e.g. the date) scopes the inference cache."""
         return Session(self, symbols).start_day(days, day=day)
 
-    def run_day(self, days, minutes, day: object = None) -> Timeline:
-        """The whole session in one pass: days (B, D, F_day), minutes (B, T, F_min) → decisions (B, T)."""
+    def run_day(self, days, minutes, day: object = None, session_minutes: int | None = None) -> Timeline:
+        """The whole session in one pass: days (B, D, F_day), minutes (B, T, F_min) → decisions (B, T).
+
+        The minutes are the session: its close is minute T - 1, where an instrument that has not halted halts
+        (model_src.decisions). Pass `session_minutes` when the minutes stop before the close."""
         d = as_tokens(days, "days", self.cfg.n_day_features)
         m = as_tokens(minutes, "minutes", self.cfg.n_minute_features, batch=d.shape[0])
         check_days(d, self.limits)
         check_session_minutes(m, self.limits)
+        session_minutes = m.shape[1] if session_minutes is None else session_minutes
+        if not m.shape[1] <= session_minutes <= self.cfg.max_minutes:
+            raise InputError(f"run_day: session_minutes={session_minutes} but {m.shape[1]} minutes were given and "
+                             f"the model takes at most {self.cfg.max_minutes}",
+                             hint="pass the session's length in minutes, at least the minutes given")
         if day is not None:
             self.cache.set_day(day)
         key = self._key("run_day", d, m)
@@ -140,14 +152,11 @@ class HRMRuntime:
         with self.monitor.measure("run_day"):
             parts = []
             for lo in range(0, d.shape[0], self.limits.batch):
-                h_tokens, gamma, beta = self._h_chunk(d[lo:lo + self.limits.batch])
-                feeds = {"minutes": self._dev(m[lo:lo + self.limits.batch]), "film_gamma": gamma, "film_beta": beta}
-                if self.cfg.cross_attention:
-                    feeds["h_tokens"] = h_tokens
-                out = self._infer("l_module", feeds)
-                heads = (out["action_logits"], out["quantity"], out["q_values"])
-                parts.append(timeline(*heads, first_minute=0, halt_minute=_no_halts(gamma.shape[0])))
-            result = concat(parts)
+                hi = lo + self.limits.batch
+                out = composed(self._infer, self._dev(d[lo:hi]), self._dev(m[lo:hi]), self.cfg.cross_attention)
+                parts.append(tuple(out[k].cpu() for k in HEADS))
+            heads = tuple(torch.cat(p) for p in zip(*parts, strict=True))
+            result = decide("l_module", heads, 0, no_halts(d.shape[0]), session_minutes)
         self.cache.put(key, result)
         return result
 
@@ -170,7 +179,7 @@ class HRMRuntime:
 
     def empty_kv(self, batch: int) -> torch.Tensor:
         c = self.cfg
-        return torch.zeros(c.l_layers, 2, batch, c.l_heads, 0, c.l_head_dim, device=self.backend.device,
+        return torch.zeros(kv_shape(c, batch, 0), device=self.backend.device,
                            dtype=self._kv_dtype)  # (L, 2, B, H, 0, hd)
 
     def l_step(self, x: torch.Tensor, h_tokens, gamma, beta, past_kv) -> tuple[Heads, torch.Tensor]:
@@ -211,12 +220,6 @@ class HRMRuntime:
     def _key(self, what: str, *tensors: torch.Tensor) -> str:
         return what + ":" + observation_key(*tensors, model_sha256=self.model_sha256, backend=self.backend.name,
                                             precision=self.backend.precision)
-
-
-def _no_halts(batch: int):
-    import numpy as np
-
-    return np.full(batch, NOT_HALTED, dtype=np.int64)
 
 
 def state_dict_sha256(model: torch.nn.Module) -> str:

@@ -17,8 +17,10 @@ import threading
 import numpy as np
 import torch
 
-from hrm_export.runtime.decision import NOT_HALTED, Decision, Timeline, timeline
-from hrm_export.runtime.errors import NotStartedError, SequenceError, SessionFullError
+from hrm_export.core.decisions import NOT_HALTED, Decision, Timeline
+from hrm_export.core.session_rule import session_overflow
+from hrm_export.runtime.decide import decide
+from hrm_export.runtime.errors import InputError, NotStartedError, SequenceError, SessionFullError
 from hrm_export.runtime.inputs import as_tokens
 
 
@@ -31,6 +33,7 @@ class Session:
         self._kv: torch.Tensor | None = None  # (L, 2, B, H, P, hd) on device
         self._halt_minute = np.zeros(0, dtype=np.int64)
         self.day: object = None
+        self.session_minutes = 0  # today's session length: its close is minute session_minutes - 1
         self.last: Decision | None = None
         self._bars = None  # BarStream when the day was started with prev_close (push_bars)
 
@@ -54,12 +57,21 @@ class Session:
         return self._halt_minute.copy()
 
     # -- the day ---------------------------------------------------------------------------------
-    def start_day(self, days, day: object = None, prev_close=None) -> Session:
+    def start_day(self, days, day: object = None, prev_close=None, session_minutes: int | None = None) -> Session:
         """Run the H-module once on `days` (B, D, F_day) and reset the minute stream (and the halts).
 
         `prev_close` (B,): the previous session's close per instrument; needed only for push_bars().
+        `session_minutes`: today's session length (a half day is shorter); default the full session the runtime
+        admits. At its last minute an instrument that has not halted halts (the close always commits).
         """
         rt = self.runtime
+        full = rt.limits.total_minutes
+        session_minutes = full if session_minutes is None else session_minutes
+        if isinstance(session_minutes, bool) or not isinstance(session_minutes, (int, np.integer)) \
+                or not 1 <= session_minutes <= full:
+            raise InputError(f"start_day: session_minutes={session_minutes!r}, expected an int in 1..{full}",
+                             hint=f"pass today's number of session minutes (at most {full}, profile "
+                             f"{rt.limits.profile!r})")
         bars = None
         if prev_close is not None:
             from hrm_export.runtime.bars import BarStream
@@ -74,6 +86,7 @@ class Session:
             self._film, self._kv = (h_tokens, gamma, beta), kv
             self._halt_minute = np.full(gamma.shape[0], NOT_HALTED, dtype=np.int64)
             self.day, self.last, self._bars = day, None, bars
+            self.session_minutes = int(session_minutes)
         return self
 
     def push(self, minutes, start_minute: int | None = None) -> Decision:
@@ -120,16 +133,16 @@ class Session:
             what = "repeats minutes already pushed" if start_minute < n else f"skips {start_minute - n} minute(s)"
             raise SequenceError(f"push at start_minute {start_minute} {what}: the next minute is {n}",
                                 hint=f"push the bars in order starting at minute {n} (start_day resets to 0)")
-        total = rt.limits.total_minutes
+        total = self.session_minutes
         if n >= total:
             raise SessionFullError(f"session is full: {n} of {total} minutes pushed today",
                                    hint="call start_day(days) for the next trading day")
-        if n + t_new > total:
-            raise SessionFullError(f"push of {t_new} minute(s) at minute {n} passes the session's {total} minutes "
-                                   f"(profile {rt.limits.profile!r})", hint=f"push at most {total - n} more")
+        if session_overflow(n, t_new, total):
+            raise SessionFullError(f"push of {t_new} minute(s) at minute {n} passes the session's {total} minutes",
+                                   hint=f"push at most {total - n} more")
         h_tokens, gamma, beta = self._film
         heads, kv = rt.l_step(x, h_tokens, gamma, beta, self._kv)  # may raise: state untouched so far
-        line = timeline(*heads, first_minute=n, halt_minute=self._halt_minute)
+        line = decide("l_step", heads, n, self._halt_minute, total, self.symbols)  # may raise: still untouched
         self._kv, self._halt_minute = kv, line.halt_minute.copy()
         self.last = line.last()
         return line

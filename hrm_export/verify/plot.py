@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hrm_export.plotting import pyplot, save_png
+from hrm_export.core.plotting import pyplot, save_png
 
 
 def plot_margin_bins(decision: dict, near_tie: float, title: str, path: str | Path) -> Path:

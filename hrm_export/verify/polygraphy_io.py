@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hrm_export.errors import require
+from hrm_export.core.errors import require
 from hrm_export.verify.run import RunResult
 from model_src.atomic import atomic_output
 

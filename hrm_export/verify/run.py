@@ -7,31 +7,18 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
 from hrm_export.backends.base import Backend
-from hrm_export.specs import module_specs
+from hrm_export.core.composed import composed, film_feeds
+from hrm_export.core.parity.result import HEADS, RunResult
+from hrm_export.core.specs import kv_shape, module_specs
 from hrm_export.verify.feeds import Case, MarketInputs
 from model_src.config import HRMConfig
 
 REF_BATCH = 16  # rows per reference call (see Runner._ref)
-
-
-@dataclass
-class RunResult:
-    scope: str  # h_module | l_module | l_step | composed | streaming
-    label: str  # the case, e.g. "throughput:max"
-    feeds: dict[str, Tensor]
-    ref: dict[str, Tensor]
-    cand: dict[str, Tensor]
-
-    def heads_only(self) -> RunResult:
-        """The same result without feeds and caches: what the decision gates need, a few MB at most."""
-        keep = ("action_logits", "quantity", "q_values")
-        return RunResult(self.scope, self.label, {}, {k: self.ref[k] for k in keep}, {k: self.cand[k] for k in keep})
 
 
 def _cpu(d: dict[str, Tensor]) -> dict[str, Tensor]:
@@ -60,13 +47,12 @@ class Runner:
     def _film(self, backend: Backend, days: Tensor) -> dict[str, Tensor]:
         """γ/β (and h_tokens for cross-attention) that `backend`'s H-module gives these days."""
         h = self._ref("h_module", {"days": days}) if backend is self.ref else backend.infer("h_module", {"days": days})
-        keep = ("film_gamma", "film_beta", "h_tokens") if self.cfg.cross_attention else ("film_gamma", "film_beta")
-        return {k: h[k] for k in keep}
+        return film_feeds(h, self.cfg.cross_attention)
 
     def _past_kv(self, minutes: Tensor, film: dict[str, Tensor]) -> Tensor:
         """The reference's K/V cache after `minutes` (B, P, F) from an empty session: a realistic past_kv."""
         B = minutes.shape[0]
-        empty = torch.zeros(self.cfg.l_layers, 2, B, self.cfg.l_heads, 0, self.cfg.l_head_dim)
+        empty = torch.zeros(kv_shape(self.cfg, B, 0))
         if minutes.shape[1] == 0:
             return empty
         return self._ref("l_step", {"minutes": minutes, **film, "past_kv": empty})["present_kv"]
@@ -91,13 +77,14 @@ class Runner:
                          _cpu(self.cand.infer(module, feeds)))
 
     def run_composed(self, case: Case) -> RunResult:
-        """H → FiLM → L → heads, each engine feeding its own H outputs to its own L."""
+        """H → FiLM → L → heads, each engine feeding its own H outputs to its own L (core.composed)."""
         a = case.axes
         days, minutes = self.inputs.batch(a["batch"], a["days"], a["minutes"], offset=_offset(case.label) + 1)
         outs = []
         for backend in (self.ref, self.cand):
-            film = self._film(backend, days.to(backend.device))
-            outs.append(_cpu(backend.infer("l_module", {"minutes": minutes.to(backend.device), **film})))
+            infer = self._ref if backend is self.ref else backend.infer
+            out = composed(infer, days.to(backend.device), minutes.to(backend.device), self.cfg.cross_attention)
+            outs.append(_cpu({k: out[k] for k in HEADS}))
         return RunResult("composed", case.label, {"days": days, "minutes": minutes}, outs[0], outs[1])
 
     def run_streaming(self, batch: int, chunks: list[int], label: str) -> RunResult:
@@ -107,7 +94,7 @@ class Runner:
         days, minutes = self.inputs.batch(batch, self.cfg.max_days, T)
         film = _cpu(self._film(self.ref, days))
         ref = self._ref("l_module", {"minutes": minutes, **film})
-        kv = torch.zeros(self.cfg.l_layers, 2, batch, self.cfg.l_heads, 0, self.cfg.l_head_dim)
+        kv = torch.zeros(kv_shape(self.cfg, batch, 0))
         kv = kv.to(self.cand.device)
         film_c = {k: v.to(self.cand.device) for k, v in film.items()}
         parts: dict[str, list[Tensor]] = {k: [] for k in ref}
