@@ -12,16 +12,16 @@ import torch
 from typer.testing import CliRunner
 
 from hrm_export.bench.gate import FAIL, NOT_APPLICABLE, NOT_MEASURED, PASS, evaluate
-from hrm_export.core.latency_targets import load_targets as load_budgets
-from hrm_export.core.machine import device_class
 from hrm_export.bench.memory import artifact_sizes, parameter_bytes
 from hrm_export.bench.suite import SCHEMA, SOLO_BATCH, SuiteOptions, plan_cells, run_bench
-from hrm_export.core.timing import percentile, plan_iterations, time_call, time_interleaved
 from hrm_export.cli import app
 from hrm_export.core.errors import EXIT_GATE_FAILED, UserError
-from hrm_export.export.bundle import export_bundle
-from hrm_export.core.reference import reference_from_manifest
+from hrm_export.core.latency_targets import load_targets as load_budgets
+from hrm_export.core.machine import device_class
 from hrm_export.core.manifest import Manifest
+from hrm_export.core.reference import reference_from_manifest
+from hrm_export.core.timing import percentile, plan_iterations, time_call, time_interleaved
+from hrm_export.export.bundle import export_bundle
 from model_src.checkpoint import save_checkpoint
 from model_src.config import tiny_config
 from model_src.model import HRM, parameter_table

@@ -11,8 +11,8 @@ import sys
 import pytest
 import torch
 
-from hrm_export.tensorrt.builder import tensorrt_version
 from hrm_export.core.manifest import Manifest
+from hrm_export.tensorrt.builder import tensorrt_version
 from model_src import HRM, tiny_config
 from model_src.checkpoint import save_checkpoint
 

@@ -8,14 +8,14 @@ import warnings
 import pytest
 import torch
 
+from hrm_export.core.errors import ProfileError
+from hrm_export.core.node_names import describe_parser_error, node_origin, onnx_node_origins
 from hrm_export.core.parsing import OptionError
+from hrm_export.core.profiles import load_profile
+from hrm_export.core.specs import module_specs
 from hrm_export.tensorrt.options import BuildOptionError, BuildOptions, make_options
 from hrm_export.tensorrt.ort_trt_ep import profile_shape_strings, shape_token, trt_ep_options
 from hrm_export.tensorrt.shapes import ShapeRange, check_profile_shapes, profile_shapes, select_profile
-from hrm_export.core.errors import ProfileError
-from hrm_export.core.node_names import describe_parser_error, node_origin, onnx_node_origins
-from hrm_export.core.profiles import load_profile
-from hrm_export.core.specs import module_specs
 from model_src import HRM, tiny_config
 from model_src.config import HRMConfig
 from model_src.model import LStep
@@ -232,8 +232,8 @@ def _qdq_model(path, zp_type, zp_value):
 def test_symmetric_int8_qdq_passes_and_asymmetric_is_refused(tmp_path):
     from onnx import TensorProto
 
-    from hrm_export.tensorrt.graph_checks import check_qdq_for_tensorrt, qdq_problems
     from hrm_export.core.errors import UserError
+    from hrm_export.tensorrt.graph_checks import check_qdq_for_tensorrt, qdq_problems
 
     check_qdq_for_tensorrt(_qdq_model(tmp_path / "ok.onnx", TensorProto.INT8, 0), "l_module")
     bad = _qdq_model(tmp_path / "zp.onnx", TensorProto.INT8, 3)

@@ -7,9 +7,9 @@ from parity_bundle import tiny_bundle, tiny_model
 
 import hrm_export.export.bundle as export_pkg
 from hrm_export.core.errors import UserError
-from hrm_export.export.bundle import export_bundle
 from hrm_export.core.manifest import Manifest
 from hrm_export.core.specs import module_specs
+from hrm_export.export.bundle import export_bundle
 from model_src.model import LStep
 
 
@@ -81,7 +81,8 @@ def test_interrupted_export_leaves_no_manifest(tmp_path, monkeypatch):
     (tmp_path / "manifest.json").write_text("{}")  # a previous bundle's manifest must not survive either
     monkeypatch.setattr(export_pkg, "export_module", fail_on_l_step)
     with pytest.raises(KeyboardInterrupt):
-        export_bundle(tiny_bundle().parent / "tiny.safetensors", tmp_path, profiles=[tiny_bundle().parent / "small.toml"])
+        root = tiny_bundle().parent
+        export_bundle(root / "tiny.safetensors", tmp_path, profiles=[root / "small.toml"])
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == ["h_module.onnx", "l_module.onnx"]  # complete files only, no manifest, no .partial
 
@@ -110,8 +111,8 @@ def test_random_init_fallback_warns_and_is_reproducible(tmp_path, monkeypatch):
 
 def test_full_size_l_step_exports_and_matches(tmp_path):
     """The one full-size export of the default suite: l_step of the default HRM at the latency corners."""
-    from hrm_export.export.onnx_module import export_module
     from hrm_export.core.reference import random_init_model
+    from hrm_export.export.onnx_module import export_module
 
     model = random_init_model()
     cfg = model.cfg

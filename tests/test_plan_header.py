@@ -105,9 +105,9 @@ def test_header_disagreeing_with_the_manifest_is_refused(plan):
 
 
 def test_describe_plan_without_tensorrt_shows_header_and_manifest_record(tmp_path):
-    from hrm_export.tensorrt.plan_info import describe_plan
-    from hrm_export.tensorrt.builder import tensorrt_version
     from hrm_export.core.manifest import Artifact, Manifest
+    from hrm_export.tensorrt.builder import tensorrt_version
+    from hrm_export.tensorrt.plan_info import describe_plan
     from model_src.atomic import file_sha256
     from model_src.config import tiny_config
 

@@ -29,8 +29,8 @@ def tiny_model(seed: int = 0) -> HRM:
 
 @pytest.fixture(scope="module")
 def graphs(tmp_path_factory):
-    from hrm_export.export.onnx_module import export_module
     from hrm_export.core.specs import module_specs
+    from hrm_export.export.onnx_module import export_module
     from model_src.model import LStep
 
     model = tiny_model()

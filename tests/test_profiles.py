@@ -1,8 +1,7 @@
 import pytest
 
-from hrm_export.core.errors import ProfileError, UserError
-from hrm_export.core.errors import ConfigFileError
-from hrm_export.core.profiles import Profile, check_shapes, list_profiles, load_profile
+from hrm_export.core.errors import ConfigFileError, ProfileError, UserError
+from hrm_export.core.profiles import check_shapes, list_profiles, load_profile
 from hrm_export.core.specs import module_specs
 from model_src.config import HRMConfig, tiny_config
 

@@ -18,8 +18,8 @@ from hrm_export.cli import app
 from hrm_export.core.errors import ManifestError, UserError
 from hrm_export.core.manifest import Artifact, Manifest
 from hrm_export.runtime import ArtifactMismatchError, HRMRuntime
-from model_src.config import tiny_config
 from model_src.atomic import file_sha256
+from model_src.config import tiny_config
 
 
 def edit_manifest(bundle, change) -> None:

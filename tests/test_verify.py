@@ -7,8 +7,8 @@ from parity_bundle import tiny_bundle
 
 from hrm_export.backends.ort_backend import OrtBackend
 from hrm_export.core.errors import ConfigFileError, ManifestError, ProfileError
-from hrm_export.verify.bundle import verify_bundle
 from hrm_export.core.parity.metrics import decision_stats, merge, tensor_errors
+from hrm_export.verify.bundle import verify_bundle
 
 
 @pytest.fixture(scope="module")
@@ -148,8 +148,8 @@ def test_ort_backend_saves_the_optimized_model_and_names_missing_precisions(tmp_
 def test_reference_micro_batches_equal_the_whole_batch(monkeypatch):
     import hrm_export.verify.run as run
     from hrm_export.backends.torch_backend import TorchBackend
-    from hrm_export.core.reference import reference_from_manifest
     from hrm_export.core.manifest import Manifest
+    from hrm_export.core.reference import reference_from_manifest
     from hrm_export.verify.feeds import Case, MarketInputs
 
     m = Manifest.load(tiny_bundle())

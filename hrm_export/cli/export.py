@@ -18,7 +18,8 @@ from hrm_export.export import DEFAULT_OPSET, DEFAULT_PROFILES
 from hrm_export.precision import VARIANTS
 
 ProfileOpt = Annotated[str, typer.Option(
-    "--profile", "-p", help="Comma-separated profile names (hrm_export/profiles/*.toml) or .toml paths the artifacts admit.")]
+    "--profile", "-p", help="Comma-separated profiles the artifacts admit: shipped names (latency, throughput) or "
+    ".toml paths.")]
 PrecisionOpt = Annotated[str, typer.Option(
     "--precision", help="Comma-separated precisions to write: fp32 (always), bf16 (+ its CPU-emulated twin), int8 "
     "(Q/DQ for TensorRT), int8-cpu (ONNX Runtime integer ops). Calibration flags: `hrm-export precision make`.")]

@@ -82,7 +82,7 @@ def plan(
     budgets: Annotated[Path | None, typer.Option("--budgets", help="Parity budget file.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Bisect which Linear layers must stay fp32 for bf16/int8 to meet hrm_export/budgets/parity.toml; name them by module.
+    """Bisect which Linear layers must stay fp32 for bf16/int8 to meet the parity budgets; name them by module.
 
     Each probe runs H → L composed on held-out sample days (seed 1; calibration uses seed 0) on ONNX Runtime CPU
     (bf16 through its emulated graph) against the PyTorch fp32 reference. Feed the answer back with

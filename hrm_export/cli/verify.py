@@ -16,7 +16,7 @@ from hrm_export.core.parsing import split_list
 
 BackendOpt = Annotated[str, typer.Option("--backend", "-b", help=f"Candidate engine: {', '.join(BACKENDS)}.")]
 PrecisionOpt = Annotated[str, typer.Option("--precision", help="Which artifacts of the bundle: fp32, bf16, int8, ...")]
-BudgetsOpt = Annotated[Path | None, typer.Option("--budgets", help="Budget file. Default: hrm_export/budgets/parity.toml.")]
+BudgetsOpt = Annotated[Path | None, typer.Option("--budgets", help="Parity budget file. Default: the shipped one.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the random profile points and the market inputs.")]
 RandomOpt = Annotated[int, typer.Option("--random-points", help="Random points per profile besides min/opt/max.")]
 PointOpt = Annotated[list[str] | None, typer.Option(

@@ -4,7 +4,7 @@ Units are the Linear layers of the H- and L-module graphs, named by PyTorch modu
 keeping a unit in fp32 applies to l_module and l_step alike (they share weights). The search is a bisection
 (delta-debugging style): if reducing everything fails and keeping every unit passes, split the candidates in
 halves, keep whichever half alone suffices, and recurse; when both halves are needed, search each with the other
-kept. Each probe is a composed run (H → L, batch 1) on held-out sample days judged against hrm_export/budgets/parity.toml.
+kept. Each probe is a composed run (H → L, batch 1) on held-out sample days judged against the parity budgets.
 
 Probes are cheap to build: bf16 candidates are a graph pass; INT8 candidates start from one fully quantized
 graph (one calibration) and restore the kept layers' fp32 inputs, dropping their Q/DQ pairs.

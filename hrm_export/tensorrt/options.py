@@ -23,7 +23,7 @@ class BuildOptionError(OptionError):
 @dataclass(frozen=True)
 class BuildOptions:
     precisions: tuple[str, ...] = PRECISIONS
-    profiles: tuple[str, ...] = DEFAULT_PROFILES  # profile names (hrm_export/profiles/*.toml) or paths; one TRT profile each
+    profiles: tuple[str, ...] = DEFAULT_PROFILES  # shipped profile names or .toml paths; one TRT profile each
     modules: tuple[str, ...] = MODULES
     workspace_mib: int | None = None  # None: TensorRT's default (all device memory)
     opt_level: int = 3

@@ -26,8 +26,8 @@ PRECISIONS = ("fp32", "bf16", "int8")
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory):
-    from hrm_export.tensorrt.options import BuildOptions
     from hrm_export.pipeline.build import run_build
+    from hrm_export.tensorrt.options import BuildOptions
     from model_src import HRM, tiny_config
     from model_src.checkpoint import save_checkpoint
 
@@ -100,9 +100,9 @@ def test_parity_against_pytorch_within_budgets(bundle, precision):
 def test_manifest_records_what_the_runtime_checks(bundle):
     import tensorrt as trt
 
+    from hrm_export.core.manifest import Manifest
     from hrm_export.tensorrt.plan_header import read_plan_header
     from hrm_export.tensorrt.plan_info import describe_plan
-    from hrm_export.core.manifest import Manifest
 
     m = Manifest.load(bundle / "bundle")
     m.verify_hashes()
@@ -120,8 +120,8 @@ def test_manifest_records_what_the_runtime_checks(bundle):
 
 def test_foreign_version_plan_is_refused_with_the_rebuild_command(bundle, tmp_path):
     from hrm_export.backends.trt_backend import TrtBackend
-    from hrm_export.tensorrt.plan_header import PlanError
     from hrm_export.core.manifest import Manifest
+    from hrm_export.tensorrt.plan_header import PlanError
     from model_src.atomic import file_sha256
 
     copy = tmp_path / "bundle"
@@ -154,9 +154,9 @@ def test_cuda_graphs_give_the_same_outputs(bundle):
 
 
 def test_timing_cache_is_reused(bundle, tmp_path):
+    from hrm_export.core.manifest import Manifest
     from hrm_export.tensorrt.options import BuildOptions
     from hrm_export.tensorrt.plans import build_job, plan_jobs
-    from hrm_export.core.manifest import Manifest
 
     cache = bundle / "timing.cache"
     size = cache.stat().st_size
