@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test test-slow lint clean
+.PHONY: install demo test test-slow lint clean cpp
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,10 +20,16 @@ demo: install
 	$(VENV)/bin/hrm-export build --out engines/default --verify-profile latency
 
 test: install
+	@if command -v c++ >/dev/null && command -v cmake >/dev/null; then $(MAKE) --no-print-directory cpp; \
+	else echo "make test: no C++ compiler or CMake, the C++ tests will skip"; fi
 	$(PY) -m pytest -q
 
 test-slow: install
 	$(PY) -m pytest -q -m slow
+
+# The C++ runtime (docs/cpp.md): fetches its dependencies once into cpp/third_party, builds into cpp/build.
+cpp: install
+	cpp/build.sh release $(PY)
 
 lint: install
 	$(VENV)/bin/ruff check .
