@@ -16,10 +16,21 @@ std::map<std::string, Tensor> ModuleCall::run(const Feeds& feeds) const {
     inputs.push_back(it->second);
   }
   // Any of the artifact's profiles may admit the call (the Python ONNX Runtime backend's rule).
-  check_shapes(profiles_, artifact_.inputs, module, shapes, cfg_);
-  const auto values = axis_values(artifact_.inputs, module, shapes, cfg_);
+  const auto values = check_shapes(profiles_, artifact_.inputs, module, shapes, cfg_);
   std::vector<Tensor> outputs;
-  for (const IoRecord& io : artifact_.outputs) outputs.push_back(Tensor::zeros(resolve_shape(io.shape, values)));
+  for (const IoRecord& io : artifact_.outputs) {
+    Shape shape = resolve_shape(io.shape, values);
+    const size_t n = numel(shape);
+    if (!pool_ || n * sizeof(float) < BufferPool::MIN_BYTES) {
+      outputs.push_back(Tensor::zeros(std::move(shape)));
+      continue;
+    }
+    // room for the whole session, so the cache of a later minute fits the same storage
+    auto whole_session = values;
+    whole_session["past_minutes"] = cfg_.max_minutes;
+    whole_session["new_minutes"] = 0;
+    outputs.emplace_back(shape, pool_->take(n, numel(resolve_shape(io.shape, whole_session))));
+  }
   backend_->run(module, inputs, outputs);
   std::map<std::string, Tensor> out;
   for (size_t i = 0; i < outputs.size(); ++i) out[artifact_.outputs[i].name] = std::move(outputs[i]);

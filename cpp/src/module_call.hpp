@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "backend.hpp"
+#include "buffer_pool.hpp"
 #include "hrm/config.hpp"
 #include "manifest.hpp"
 
@@ -16,8 +17,11 @@ using Feeds = std::map<std::string, const Tensor*>;
 
 class ModuleCall {
  public:
-  ModuleCall(Artifact artifact, const Backend& backend, const Config& cfg, std::vector<const Profile*> profiles)
-      : artifact_(std::move(artifact)), backend_(&backend), cfg_(cfg), profiles_(std::move(profiles)) {}
+  // `pool` (may be null) supplies the storage of large outputs.
+  ModuleCall(Artifact artifact, const Backend& backend, const Config& cfg, std::vector<const Profile*> profiles,
+             std::shared_ptr<BufferPool> pool = nullptr)
+      : artifact_(std::move(artifact)), backend_(&backend), cfg_(cfg), profiles_(std::move(profiles)),
+        pool_(std::move(pool)) {}
 
   // Outputs by name. ProfileError/UsageError before anything runs if the feeds do not fit the artifact.
   std::map<std::string, Tensor> run(const Feeds& feeds) const;
@@ -28,6 +32,7 @@ class ModuleCall {
   const Backend* backend_;
   Config cfg_;
   std::vector<const Profile*> profiles_;
+  std::shared_ptr<BufferPool> pool_;
 };
 
 }  // namespace hrm

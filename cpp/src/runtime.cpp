@@ -23,7 +23,7 @@ RuntimeImpl::RuntimeImpl(Opened o) : opened(std::move(o)) {
   precision = opened.artifacts.at("l_step").precision;
   reason = opened.reason;
   auto call = [&](const char* module) {
-    return ModuleCall(opened.artifacts.at(module), *opened.backend, cfg, opened.profiles);
+    return ModuleCall(opened.artifacts.at(module), *opened.backend, cfg, opened.profiles, pool);
   };
   h_call = std::make_unique<ModuleCall>(call("h_module"));
   l_call = std::make_unique<ModuleCall>(call("l_module"));
@@ -149,7 +149,6 @@ std::string Runtime::describe() const { return impl_->opened.backend->describe()
 
 Session::Session(const Session& other) : rt_(other.rt_) {
   std::lock_guard<std::mutex> lock(other.mutex_);
-  started_ = other.started_;
   film_ = other.film_;
   kv_ = other.kv_;
   halt_minute_ = other.halt_minute_;
@@ -159,7 +158,6 @@ Session& Session::operator=(const Session& other) {
   if (this == &other) return *this;
   std::scoped_lock lock(mutex_, other.mutex_);
   rt_ = other.rt_;
-  started_ = other.started_;
   film_ = other.film_;
   kv_ = other.kv_;
   halt_minute_ = other.halt_minute_;
@@ -167,13 +165,12 @@ Session& Session::operator=(const Session& other) {
 }
 
 Session& Session::start_day(const Tensor& days) {
-  DayFilm film = rt_->h(days);  // checked and chunked; may throw: the session is untouched so far
-  Tensor kv = rt_->empty_kv(film.gamma.shape[0]);
+  auto film = std::make_shared<const DayFilm>(rt_->h(days));  // checked and chunked; may throw: untouched so far
+  auto kv = rt_->pool->share(rt_->empty_kv(film->gamma.shape[0]));
   std::lock_guard<std::mutex> lock(mutex_);
+  halt_minute_.assign(static_cast<size_t>(film->gamma.shape[0]), NOT_HALTED);
   film_ = std::move(film);
   kv_ = std::move(kv);
-  halt_minute_.assign(static_cast<size_t>(film_.gamma.shape[0]), NOT_HALTED);
-  started_ = true;
   return *this;
 }
 
@@ -183,11 +180,11 @@ Decision Session::push(const Tensor& minutes, int64_t start_minute) {
 
 Timeline Session::push_timeline(const Tensor& minutes, int64_t start_minute) {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (!started_)
+  if (!film_)
     throw NotStartedError("push before start_day: the session has no day conditioning yet",
                           "call session.start_day(days) once per day before pushing minutes");
-  const int64_t n = kv_.shape[4];
-  check_tokens(minutes, "minutes", rt_->cfg.n_minute_features, film_.gamma.shape[0]);
+  const int64_t n = kv_->shape[4];
+  check_tokens(minutes, "minutes", rt_->cfg.n_minute_features, film_->gamma.shape[0]);
   const int64_t t_new = minutes.shape[1];
   if (start_minute != n) {
     const std::string what = start_minute < n ? "repeats minutes already pushed"
@@ -206,27 +203,27 @@ Timeline Session::push_timeline(const Tensor& minutes, int64_t start_minute) {
                                " passes the session's " + std::to_string(total) + " minutes (profile '" +
                                rt_->limits.profile + "')",
                            "push at most " + std::to_string(total - n) + " more");
-  detail::StepHeads heads = rt_->l_step(minutes, film_, kv_);  // may throw: state untouched so far
+  detail::StepHeads heads = rt_->l_step(minutes, *film_, *kv_);  // may throw: state untouched so far
   Timeline line = make_timeline(heads.action_logits, heads.quantity, heads.q_values, n, rt_->cfg.max_minutes,
                                 halt_minute_);  // refuses non-finite outputs before anything is committed
-  kv_ = std::move(heads.present_kv);
+  kv_ = rt_->pool->share(std::move(heads.present_kv));  // the old cache's storage returns to the pool
   halt_minute_ = line.halt_minute;
   return line;
 }
 
 bool Session::started() const {
   std::lock_guard<std::mutex> lock(mutex_);
-  return started_;
+  return film_ != nullptr;
 }
 
 int64_t Session::batch() const {
   std::lock_guard<std::mutex> lock(mutex_);
-  return started_ ? film_.gamma.shape[0] : 0;
+  return film_ ? film_->gamma.shape[0] : 0;
 }
 
 int64_t Session::n_minutes() const {
   std::lock_guard<std::mutex> lock(mutex_);
-  return started_ ? kv_.shape[4] : 0;
+  return kv_ ? kv_->shape[4] : 0;
 }
 
 std::vector<int64_t> Session::halt_minute() const {

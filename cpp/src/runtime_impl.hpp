@@ -32,6 +32,7 @@ struct RuntimeImpl {
   std::string backend_name, precision, reason;
   std::unique_ptr<ModuleCall> h_call, l_call;
   std::unique_ptr<LStepCall> step_call;
+  std::shared_ptr<BufferPool> pool = std::make_shared<BufferPool>();  // storage of the K/V caches
 
  private:
   DayFilm h_chunk(const Tensor& days) const;

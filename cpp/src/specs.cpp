@@ -76,7 +76,7 @@ std::map<std::string, int64_t> axis_values(const std::vector<IoRecord>& inputs, 
   return values;
 }
 
-void check_shapes(const std::vector<const Profile*>& profiles, const std::vector<IoRecord>& inputs,
+std::map<std::string, int64_t> check_shapes(const std::vector<const Profile*>& profiles, const std::vector<IoRecord>& inputs,
                   const std::string& module, const std::map<std::string, Shape>& shapes, const Config& cfg) {
   const auto values = axis_values(inputs, module, shapes, cfg);
   std::string why;
@@ -89,11 +89,12 @@ void check_shapes(const std::vector<const Profile*>& profiles, const std::vector
         mine += (mine.empty() ? "" : "; ") + axis + "=" + std::to_string(v) + " outside " + p->name + " range " +
                 std::to_string(range->second[0]) + ".." + std::to_string(range->second[2]);
     }
-    if (mine.empty()) return;
+    if (mine.empty()) return values;
     why += (why.empty() ? "" : "; ") + mine;
   }
   if (!profiles.empty())
     throw ProfileError(module + ": " + why, "export/build with a profile that admits these shapes (docs/cli.md)");
+  return values;
 }
 
 Limits limits_from_profile(const Profile& p, const Config& cfg) {

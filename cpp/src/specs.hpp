@@ -34,8 +34,9 @@ std::map<std::string, ModuleSpec> module_specs(const Config& cfg);
 std::map<std::string, int64_t> axis_values(const std::vector<IoRecord>& inputs, const std::string& module,
                                            const std::map<std::string, Shape>& shapes, const Config& cfg);
 
-// Pass if any of `profiles` admits the shapes; else ProfileError naming each axis outside its range.
-void check_shapes(const std::vector<const Profile*>& profiles, const std::vector<IoRecord>& inputs,
+// The axis values if any of `profiles` admits the shapes (or there are none); else ProfileError naming each
+// axis outside its range.
+std::map<std::string, int64_t> check_shapes(const std::vector<const Profile*>& profiles, const std::vector<IoRecord>& inputs,
                   const std::string& module, const std::map<std::string, Shape>& shapes, const Config& cfg);
 
 // Limits of a runtime from a profile's axes (inputs.py's Limits.from_axes).

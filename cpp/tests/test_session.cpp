@@ -83,6 +83,23 @@ TEST(Session, IsFullAfterTheLastMinute) {
   EXPECT_EQ(s.halt_minute(), std::vector<int64_t>(4, hrm::NOT_HALTED));
 }
 
+TEST(Session, ForksAreIndependentAndShareNoMutableState) {
+  const Day d;
+  const hrm::Runtime rt = open();
+  hrm::Session base = rt.start_day(d.days);
+  base.push(hrm::slice(d.minutes, 1, 0, 200), 0);
+  hrm::Session fork = base;  // shares the cache until one of them pushes
+  std::vector<hrm::Timeline> from_fork, from_base;
+  for (int64_t t = 200; t < 210; ++t) {
+    from_fork.push_back(fork.push_timeline(d.minute(t), t));  // the pool recycles the caches each replaces
+    hrm::Session scratch = fork;  // forks made and dropped in between must not disturb either
+    scratch.push(d.minute(t + 1), t + 1);
+  }
+  for (int64_t t = 200; t < 210; ++t) from_base.push_back(base.push_timeline(d.minute(t), t));
+  for (size_t i = 0; i < from_base.size(); ++i) expect_same(from_fork[i], from_base[i]);
+  EXPECT_EQ(base.n_minutes(), 210);
+}
+
 TEST(Runtime, RefusesDaysAndSessionsOutsideTheProfile) {
   const Day d;
   const hrm::Runtime rt = open();

@@ -88,9 +88,10 @@ class Session {
 
   std::shared_ptr<const detail::RuntimeImpl> rt_;
   mutable std::mutex mutex_;
-  bool started_ = false;
-  DayFilm film_;
-  Tensor kv_;  // (L, 2, B, H, P, hd)
+  // The day's state is immutable and shared: a push replaces the K/V cache rather than editing it, so a
+  // copy of a session (a fork) costs no copy of the cache, as in the Python runtime.
+  std::shared_ptr<const DayFilm> film_;
+  std::shared_ptr<const Tensor> kv_;  // (L, 2, B, H, P, hd)
   std::vector<int64_t> halt_minute_;
 };
 
