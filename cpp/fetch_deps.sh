@@ -62,8 +62,12 @@ link_ort() {
   [[ -n "$lib" ]] || fail "onnxruntime's library: no capi/libonnxruntime.so.1.* in $dir"
   mkdir -p "$TP/ort/lib"
   # The wheel ships libonnxruntime.so.1.X without the .so.1 link its SONAME names; the link lets the
-  # dynamic loader find it through the build's rpath.
+  # dynamic loader find it through the build's rpath. The providers' libraries (CUDA with onnxruntime-gpu)
+  # are loaded from beside it, so they are linked too.
   ln -sfn "$lib" "$TP/ort/lib/libonnxruntime.so.1"
+  for provider in "$dir"/capi/libonnxruntime_providers_*.so; do
+    [[ -e "$provider" ]] && ln -sfn "$provider" "$TP/ort/lib/$(basename "$provider")"
+  done
   say "ONNX Runtime library: $lib"
 }
 

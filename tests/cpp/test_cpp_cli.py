@@ -108,3 +108,15 @@ def test_bench_prints_hrm_export_bench_cells(cpp_build, cpp_fixtures):
         assert set(c["timing"]) == {f.name for f in dataclasses.fields(Timing)}
         t = c["timing"]
         assert t["iterations"] >= 3 and 0 < t["min_ms"] <= t["p50_ms"] <= t["p99_ms"] <= t["max_ms"]
+
+
+def test_the_documented_example_is_the_built_one_and_runs(cpp_build, cpp_fixtures):
+    root = cpp_build.parent.parent
+    doc = (root / "docs" / "cpp.md").read_text()
+    block = doc.split("### Example", 1)[1].split("```cpp\n", 1)[1].split("```", 1)[0]
+    assert block == (root / "cpp" / "examples" / "stream_day.cpp").read_text()
+    done = subprocess.run([str(cpp_build / "hrm_example"), str(cpp_fixtures / "bundle")], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    # zero tokens: the fixture's halting feature is 0, q_halt never beats q_continue, the close commits
+    assert done.stdout.splitlines()[0].startswith(f"minute {SESSION - 1}: ") and "(halted)" in done.stdout
