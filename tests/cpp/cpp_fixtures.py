@@ -1,6 +1,7 @@
 """The conformance fixtures for the C++ runtime, written by the Python side with the public runtime API.
 
-    FIXTURES/bundle/       a tiny exported bundle (fp32 + int8-cpu) whose halting is built in, see below
+    FIXTURES/bundle/       a tiny exported bundle (fp32 + int8-cpu, the "small" profile of parity_bundle.py)
+                           whose halting is built in, see below
     FIXTURES/nonfinite/    the same bundle with a NaN Q-head bias in the L graphs (re-hashed)
     FIXTURES/days.npy, minutes.npy                  (4, 8, 8) and (4, 390, 11) tokens
     FIXTURES/expected/<case>/h/*.npy                HRMRuntime.h: h_tokens, film_gamma, film_beta
@@ -37,17 +38,6 @@ HALT_MINUTES = {0: [0, 3, 200], 1: [157, 158, 300], 2: [389], 3: []}  # positive
 EXPECTED_HALTS = [0, 157, 389, 389]
 L_STEP_CALLS = [5, 1]  # chained l_step calls: 5 minutes from an empty cache, then 1 more
 STREAM_CHUNK = 7
-PROFILE = """
-name = "small"
-version = 1
-description = "C++ conformance: batch up to 4 (chunks above), one session"
-[axes]
-batch = [1, 1, 4]
-days = [1, 8, 16]
-minutes = [1, 390, 390]
-new_minutes = [1, 1, 390]
-past_minutes = [0, 389, 389]
-"""
 
 
 def halting_model():
@@ -87,12 +77,14 @@ def tokens(seed: int = 7) -> tuple[np.ndarray, np.ndarray]:
 
 
 def write_fixtures(root: Path) -> Path:
+    from parity_bundle import SMALL_PROFILE  # batch up to 4 (larger calls are chunked), one whole session
+
     from hrm_export.export import export_bundle
     from hrm_export.precision.variants import make_variants
     from model_src.checkpoint import save_checkpoint
 
     root.mkdir(parents=True, exist_ok=True)
-    (root / "small.toml").write_text(PROFILE)
+    (root / "small.toml").write_text(SMALL_PROFILE)
     save_checkpoint(halting_model(), root / "halting.safetensors")
     bundle = root / "bundle"
     make_variants(export_bundle(root / "halting.safetensors", bundle, profiles=[root / "small.toml"]), ["int8-cpu"])
