@@ -220,7 +220,13 @@ int main(int argc, char** argv) {
       std::cout << out << summary_line(a, rt, tl, latency_ms) << "\n";
     } else {
       print_table(tl);
-      std::cout << summary_line(a, rt, tl, latency_ms) << "\n";
+      std::string halts;
+      for (size_t b = 0; b < tl.halt_minute.size(); ++b) halts += (b ? ", " : "") + std::to_string(tl.halt_minute[b]);
+      std::printf("%s/%s: %s p50 %.3f ms, p99 %.3f ms over %lld minutes x %lld instrument(s); halt minute per "
+                  "instrument [%s] (-1: no halt)\n", rt.backend_name().c_str(), rt.precision().c_str(),
+                  a.full ? "run_day" : "push", hrm::tools::percentile(latency_ms, 50),
+                  hrm::tools::percentile(latency_ms, 99), static_cast<long long>(tl.minutes),
+                  static_cast<long long>(tl.batch), halts.c_str());
     }
     return 0;
   } catch (const hrm::Error& e) {
