@@ -1,5 +1,6 @@
 #include "manifest.hpp"
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -88,6 +89,12 @@ Profile parse_profile(const std::string& name, const Json& j) {
   for (const auto& [axis, v] : j.at("axes").items()) {
     if (!v.is_array() || v.size() != 3) throw std::invalid_argument("profile '" + name + "' axis " + axis + " is not [min, opt, max]");
     p.axes[axis] = {v[0].get<int64_t>(), v[1].get<int64_t>(), v[2].get<int64_t>()};
+    // Profile's own rule (hrm_export/profiles.py): min <= opt <= max, min >= 1 (0 for past_minutes)
+    const auto& [lo, opt, hi] = p.axes[axis];
+    if (lo < (axis == "past_minutes" ? 0 : 1) || lo > opt || opt > hi)
+      throw std::invalid_argument("profile '" + name + "': axis " + axis + " = [" + std::to_string(lo) + ", " +
+                                  std::to_string(opt) + ", " + std::to_string(hi) + "] is not min <= opt <= max with "
+                                  "min >= " + (axis == "past_minutes" ? "0" : "1"));
   }
   return p;
 }

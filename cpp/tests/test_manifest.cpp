@@ -61,6 +61,10 @@ TEST(Manifest, RefusesAMissingOrCorruptManifest) {
   j["artifacts"][0].erase("sha256");
   save(tmp.path, j);
   EXPECT_REFUSED(hrm::Manifest::load(tmp.path), hrm::ManifestError, "missing key 'sha256'");
+  j = manifest_with("a.onnx");
+  j["profiles"] = {{"p", {{"axes", {{"batch", {1, 1, 0}}}}}}};  // a batch of 0 would never finish chunking
+  save(tmp.path, j);
+  EXPECT_REFUSED(hrm::Manifest::load(tmp.path), hrm::ManifestError, "axis batch = [1, 1, 0] is not min <= opt <= max");
   save(tmp.path, hrm::Json::array());
   EXPECT_REFUSED(hrm::Manifest::load(tmp.path), hrm::ManifestError, "not a JSON object");
 }
