@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from model_src.calendars import DEFAULT_EXCHANGE, exchange_name, exchange_zone
+from model_src.calendars import DEFAULT_EXCHANGE, exchange_name, exchange_zone, local_dates
 from model_src.errors import DataError
 from model_src.repairs import RepairReport
 
@@ -283,7 +283,8 @@ def check_minute_interval(bars: pd.DataFrame, source: str) -> None:
     ts = bars["timestamp"]
     t = ts.dt.as_unit("ns").astype("int64").to_numpy()  # (n,) ns
     off_minute = t % (60 * 10**9) != 0
-    same_date = ts.dt.date.to_numpy()[1:] == ts.dt.date.to_numpy()[:-1]
+    dates = local_dates(ts)
+    same_date = dates[1:] == dates[:-1]
     steps = np.diff(t // 10**9)[same_date]  # (m,) seconds
     if len(steps) == 0:
         raise DataError(f"{source}: one bar per date, no minute bars; fix: is this the daily file? Pass the "
@@ -303,9 +304,9 @@ def check_minute_interval(bars: pd.DataFrame, source: str) -> None:
 
 def check_daily(bars: pd.DataFrame, source: str) -> None:
     """A daily file has a bar per session date (two on a date are repaired later); more is an intraday file."""
-    per_date = bars["timestamp"].dt.date.value_counts()
-    if len(per_date) and per_date.max() > 2:
-        date, n = per_date.idxmax(), int(per_date.max())
+    dates, counts = np.unique(local_dates(bars["timestamp"]), return_counts=True)
+    if len(counts) and counts.max() > 2:
+        date, n = dates[int(np.argmax(counts))], int(counts.max())
         raise DataError(f"{source}: {n} bars on {date}; fix: is this the minute file? Pass daily bars, one per "
                         f"session")
 

@@ -94,6 +94,11 @@ class SessionFacts:
                 f"{self.minutes} minutes{early}")
 
 
+def local_dates(ts: pd.Series) -> np.ndarray:
+    """(n,) datetime64[D]: the date of each aware timestamp in its own zone (fast: no datetime.date objects)."""
+    return ts.dt.tz_localize(None).to_numpy().astype("datetime64[D]")
+
+
 def _ns(times) -> np.ndarray:
     """Timestamps (any unit, aware) → int64 nanoseconds since the epoch (UTC); NaT → -1."""
     idx = pd.DatetimeIndex(times).as_unit("ns")
@@ -103,33 +108,35 @@ def _ns(times) -> np.ndarray:
 class SessionTable:
     """The sessions of `exchange` from `first` to `last` (dates), as arrays for vectorized look-ups."""
 
-    def __init__(self, exchange: str, first: dt.date, last: dt.date):
+    def __init__(self, exchange: str, first, last):
         self.exchange = exchange_name(exchange)
+        first, last = pd.Timestamp(first), pd.Timestamp(last)
         cal = _calendar(self.exchange, first.year - 1, last.year + 1)  # a year either side: look-back, next day
         self.zone = str(cal.tz)
-        self.dates = np.asarray(cal.sessions.date)  # (S,) datetime.date
+        self.dates = cal.sessions.values.astype("datetime64[D]")  # (S,) session dates
         self.open = _ns(cal.opens)  # (S,) int64 ns UTC
         self.close = _ns(cal.closes)
         self.break_start = _ns(cal.break_starts)  # -1 where the session has no break
         self.break_end = _ns(cal.break_ends)
-        self._early = set(cal.early_closes.date)
+        self.early = np.isin(self.dates, cal.early_closes.values.astype("datetime64[D]"))  # (S,) bool
         brk = np.where(self.break_start >= 0, self.break_end - self.break_start, 0)
         self.minutes = ((self.close - self.open - brk) // NS_PER_MINUTE).astype(np.int64)  # (S,)
 
-    def index(self, date: dt.date) -> int | None:
+    def index(self, date) -> int | None:
+        date = np.datetime64(date, "D")
         i = int(np.searchsorted(self.dates, date))
         return i if i < len(self.dates) and self.dates[i] == date else None
 
     def facts(self, i: int) -> SessionFacts:
         local = lambda ns: pd.Timestamp(int(ns), tz="UTC").tz_convert(self.zone)  # noqa: E731
         has_break = self.break_start[i] >= 0
-        return SessionFacts(self.exchange, self.dates[i], local(self.open[i]), local(self.close[i]),
+        return SessionFacts(self.exchange, self.dates[i].astype(object), local(self.open[i]), local(self.close[i]),
                             local(self.break_start[i]) if has_break else None,
                             local(self.break_end[i]) if has_break else None,
-                            int(self.minutes[i]), self.dates[i] in self._early)
+                            int(self.minutes[i]), bool(self.early[i]))
 
     def locate(self, t_ns: np.ndarray, local_dates: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Bars at `t_ns` (int64 ns UTC, opening minute) with their dates in the exchange zone →
+        """Bars at `t_ns` (int64 ns UTC, opening minute) with their dates (datetime64[D]) in the exchange zone →
         (session index, trading minute, where) per bar. `where` is INSIDE, BEFORE_OPEN / AFTER_CLOSE (of the
         session on that date), IN_BREAK, or NO_SESSION (the date is not a session); minute is -1 outside."""
         prev = np.searchsorted(self.open, t_ns, side="right") - 1  # the last session opened at or before t

@@ -21,7 +21,15 @@ import pandas as pd
 import torch
 
 from model_src.bars import PRICES, check_daily, check_minute_interval, clean_bars, read_bars
-from model_src.calendars import DEFAULT_EXCHANGE, INSIDE, WEEKDAYS_NY, SessionFacts, SessionTable, exchange_name
+from model_src.calendars import (
+    DEFAULT_EXCHANGE,
+    INSIDE,
+    WEEKDAYS_NY,
+    SessionFacts,
+    SessionTable,
+    exchange_name,
+    local_dates,
+)
 from model_src.errors import DataError
 from model_src.features import N_DAY_FEATURES, day_feature_rows, minute_features
 from model_src.repairs import RepairPolicy, RepairReport, SessionReport
@@ -66,9 +74,9 @@ class _Plan:
     symbol: str
     source: str  # the minute frame's
     day_rows: np.ndarray  # (N, F_day) day_feature_rows of the daily bars
-    d_dates: np.ndarray  # (N,) session date of each daily bar
+    d_dates: np.ndarray  # (N,) datetime64[D] session date of each daily bar
     d_close: np.ndarray  # (N,)
-    minute: pd.DataFrame
+    bars: dict[str, np.ndarray]  # the minute frame's columns, (n,) each
     placed: list[PlacedSession]
 
 
@@ -96,8 +104,8 @@ def _plan(daily: pd.DataFrame, minute: pd.DataFrame, exchange: str | None, repor
 
     check_daily(daily, d_src)
     d_utc = daily["timestamp"].dt.tz_convert("UTC")
-    d_dates = daily["timestamp"].dt.date.to_numpy()
-    if ((d_utc.dt.hour == 0) & (d_utc.dt.minute == 0)).all() and (d_dates != d_utc.dt.date.to_numpy()).all():
+    d_dates = local_dates(daily["timestamp"])
+    if ((d_utc.dt.hour == 0) & (d_utc.dt.minute == 0)).all() and (d_dates != local_dates(d_utc)).all():
         # 00:00 UTC west of Greenwich is the evening before: each bar would land before its own session,
         # so the day tokens of session d would contain day d's close (look-ahead)
         raise DataError(f"{d_src}: daily bars are stamped at 00:00 UTC, which is the previous date in "
@@ -109,17 +117,18 @@ def _plan(daily: pd.DataFrame, minute: pd.DataFrame, exchange: str | None, repor
         report.add("duplicate_daily_dates", int(dup_date.sum()), "kept the last bar of each date")
 
     check_minute_interval(minute, m_src)
-    m_dates = minute["timestamp"].dt.date.to_numpy()
+    m_dates = local_dates(minute["timestamp"])
     table = SessionTable(ex, min(d_dates[0], m_dates[0]), max(d_dates[-1], m_dates[-1]))
-    off = np.array([table.index(d) is None for d in d_dates])
+    off = ~np.isin(d_dates, table.dates)
     if off.any():
-        d = d_dates[int(np.argmax(off))]
+        d = pd.Timestamp(d_dates[int(np.argmax(off))])
         raise DataError(f"{d_src}: {int(off.sum())} daily bar(s) on dates that are not {table.exchange} sessions, "
-                        f"the first on {d} ({d:%A}); fix: check the exchange and the daily stamps (a session's "
-                        f"bar is stamped with its date in {table.zone})")
+                        f"the first on {d:%Y-%m-%d} ({d:%A}); fix: check the exchange and the daily stamps (a "
+                        f"session's bar is stamped with its date in {table.zone})")
     rows = day_feature_rows(*(daily[c].to_numpy() for c in (*PRICES, "volume")))
     placed = place_bars(minute, table, report, m_src)
-    return _Plan(table, symbol, m_src, rows, d_dates, daily["close"].to_numpy(), minute, placed)
+    bars = {c: minute[c].to_numpy() for c in (*PRICES, "volume", "filled")}
+    return _Plan(table, symbol, m_src, rows, d_dates, daily["close"].to_numpy(), bars, placed)
 
 
 def _judge(plan: _Plan, s: PlacedSession, lookback: int, min_history: int, policy: RepairPolicy,
@@ -142,7 +151,7 @@ def _cut(plan: _Plan, s: PlacedSession, k: int, lookback: int, report: RepairRep
     """The tokens of session s, whose daily context is the k daily bars before it."""
     history = plan.day_rows[1:k]  # row 0 has no previous close
     prev_close = float(plan.d_close[k - 1])
-    a = fill_session(plan.minute.iloc[s.rows], s, prev_close)
+    a = fill_session({c: v[s.rows] for c, v in plan.bars.items()}, s, prev_close)
     report.add("missing_minutes_filled", s.report.filled, log=False)  # one summary line per build
     report.add("partial_sessions_kept", int(s.report.partial), log=False)
     if abs(np.log(a["open"][0] / prev_close)) > SUSPICIOUS_GAP:

@@ -9,7 +9,16 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from model_src.calendars import AFTER_CLOSE, BEFORE_OPEN, IN_BREAK, INSIDE, NO_SESSION, SessionFacts, SessionTable
+from model_src.calendars import (
+    AFTER_CLOSE,
+    BEFORE_OPEN,
+    IN_BREAK,
+    INSIDE,
+    NO_SESSION,
+    SessionFacts,
+    SessionTable,
+    local_dates,
+)
 from model_src.errors import DataError
 from model_src.repairs import RepairPolicy, RepairReport, SessionReport
 
@@ -28,9 +37,9 @@ class PlacedSession:
 
 
 def local_ns(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """(int64 ns UTC, date in the frame's zone) of every bar of a clean frame."""
+    """(int64 ns UTC, datetime64[D] date in the frame's zone) of every bar of a clean frame."""
     ts = frame["timestamp"]
-    return ts.dt.as_unit("ns").astype("int64").to_numpy(), ts.dt.date.to_numpy()
+    return ts.dt.as_unit("ns").astype("int64").to_numpy(), local_dates(ts)
 
 
 def place_bars(minute: pd.DataFrame, table: SessionTable, report: RepairReport, source: str) -> list[PlacedSession]:
@@ -42,9 +51,10 @@ def place_bars(minute: pd.DataFrame, table: SessionTable, report: RepairReport, 
     off = where == NO_SESSION
     if off.any():
         i = int(np.argmax(off))
+        first = minute["timestamp"].iloc[i]
         raise DataError(f"{source}: {int(off.sum())} bar(s) on dates that are not {table.exchange} sessions, the first "
-                        f"at {minute['timestamp'].iloc[i]} ({dates[i]:%A}); fix: check the exchange and the time zone "
-                        f"of the timestamps (or drop those dates)")
+                        f"at {first} ({first:%A}); fix: check the exchange and the time zone of the timestamps (or "
+                        f"drop those dates)")
     opens_with_bar = np.unique(session[(where == INSIDE) & (m == 0)])
     p = np.maximum(session, 0)
     at_close = (((where == AFTER_CLOSE) & (t_ns == table.close[p]))
@@ -103,10 +113,11 @@ def judge_fills(s: PlacedSession, policy: RepairPolicy) -> tuple[str, str]:
     return "", ""
 
 
-def fill_session(bars: pd.DataFrame, s: PlacedSession, prev_close: float) -> dict[str, np.ndarray]:
+def fill_session(bars: dict[str, np.ndarray], s: PlacedSession, prev_close: float) -> dict[str, np.ndarray]:
     """One session's bars → gap-free arrays on the minute axis, from the open to the close (to the last bar
     of a partial session). A missing minute becomes a flat bar at the last close before it (the previous
-    daily close before the first bar), volume 0, filled=1: only the past is used, so no look-ahead."""
+    daily close before the first bar), volume 0, filled=1: only the past is used, so no look-ahead.
+    `bars` holds the session's columns (n,) each: open, high, low, close, volume, filled."""
     m = s.minute  # (n,) trading minutes, sorted and unique
     T = int(m[-1]) + 1 if s.report.partial else s.facts.minutes
     present = np.zeros(T, bool)
@@ -114,18 +125,18 @@ def fill_session(bars: pd.DataFrame, s: PlacedSession, prev_close: float) -> dic
     # index of the last present bar at or before each minute (-1: none yet)
     last = np.maximum.accumulate(np.where(present, np.arange(T), -1))
     close_at = np.full(T, np.nan)
-    close_at[m] = bars["close"].to_numpy()
+    close_at[m] = bars["close"]
     fill = np.where(last >= 0, close_at[np.maximum(last, 0)], prev_close)
     out = {"close": fill.copy()}
     for c in ("open", "high", "low"):
         arr = fill.copy()
-        arr[m] = bars[c].to_numpy()
+        arr[m] = bars[c]
         out[c] = arr
-    out["close"][m] = bars["close"].to_numpy()
+    out["close"][m] = bars["close"]
     out["volume"] = np.zeros(T)
-    out["volume"][m] = bars["volume"].to_numpy()
+    out["volume"][m] = bars["volume"]
     out["filled"] = np.ones(T)
-    out["filled"][m] = bars["filled"].to_numpy()
+    out["filled"][m] = bars["filled"]
     out["minute"] = np.arange(T)
     return out
 
@@ -137,8 +148,8 @@ def judge_context(s: PlacedSession, table: SessionTable, d_dates: np.ndarray, lo
 
     Day token j needs bars j-1 and j, so the last n tokens use the n+1 daily bars before the session: they
     must be the n+1 sessions of the calendar before it, the last being the previous session (current)."""
-    date, ex = s.facts.date, table.exchange
-    k = int(np.searchsorted(d_dates, date, side="left"))
+    ex = table.exchange
+    k = int(np.searchsorted(d_dates, table.dates[s.index], side="left"))
     if k - 1 < min_history:
         return k, "short_history", (f"{max(k - 1, 0)} day tokens of history before it, fewer than "
                                     f"min_history={min_history}; fix: give daily bars from earlier sessions")
