@@ -27,6 +27,7 @@ PARQUET_MAGIC = b"PAR1"
 PARQUET_HINT = "pip install 'hrm-export[data]' (pyarrow)"
 CSV_SUFFIXES = (".csv", ".csv.gz", ".txt")
 PARQUET_SUFFIXES = (".parquet", ".pq")
+EXAMPLE_STAMP = "2024-01-02T09:30:00-05:00"
 OFFSET = r"(?:Z|[+-]\d\d:?\d\d)\s*$"  # an ISO 8601 zone designator at the end of a timestamp string
 RESAMPLE = ("df.resample('1min', on='timestamp', label='left', closed='left').agg({'open': 'first', "
             "'high': 'max', 'low': 'min', 'close': 'last', 'volume': 'sum'}).dropna().reset_index()")
@@ -183,11 +184,14 @@ def _timestamps(col: pd.Series, where, tz: str | None, zone: str, exchange: str)
         raise DataError(f"{where(0)}: numeric timestamp {col.iloc[0]!r}; fix: convert it, e.g. "
                         f"pd.to_datetime(df.timestamp, unit='s', utc=True), and write ISO 8601 with an offset")
     if not pd.api.types.is_datetime64_dtype(col):
-        strings = col.map(lambda v: isinstance(v, str)).all()
+        strings = isinstance(col.dtype, pd.StringDtype) or col.map(lambda v: isinstance(v, str)).all()
         aware = (col.str.contains(OFFSET, regex=True, na=False) if strings
                  else col.map(lambda v: getattr(v, "tzinfo", None) is not None)).to_numpy(bool)
         if aware.any() and not aware.all():
             i = int(np.argmax(~aware if aware.mean() >= 0.5 else aware))
+            if pd.isna(pd.to_datetime(col.iloc[i], errors="coerce")):
+                raise DataError(f"{where(i)}: unreadable timestamp {col.iloc[i]!r}; fix: write ISO 8601, "
+                                f"e.g. {EXAMPLE_STAMP}")
             raise DataError(f"{where(i)}: timestamp {str(col.iloc[i])!r} is {'naive' if not aware[i] else 'aware'} "
                             f"among {'aware' if not aware[i] else 'naive'} ones; a file mixes zones only by mistake; "
                             f"fix: write every timestamp with its UTC offset")
@@ -197,13 +201,12 @@ def _timestamps(col: pd.Series, where, tz: str | None, zone: str, exchange: str)
         raise DataError(f"{where(i)}: missing timestamp; fix: drop the row or fill in its time")
     if isinstance(col.dtype, pd.DatetimeTZDtype):
         return col.dt.tz_convert(zone)
-    if tz is None:
-        if (col == col.dt.normalize()).all():  # dates only: a date names a session of the exchange
-            tz = zone
-        else:
-            raise DataError(f"{where(0)}: naive timestamp {str(col.iloc[0])!r} (no time zone); fix: pass "
-                            f"tz='{zone}' (the {exchange} zone) if that is where it was recorded, "
-                            f"or write offsets, e.g. -05:00")
+    if (col == col.dt.normalize()).all():  # dates only: a date names a session of the exchange, in any zone
+        tz = zone
+    elif tz is None:
+        raise DataError(f"{where(0)}: naive timestamp {str(col.iloc[0])!r} (no time zone); fix: pass "
+                        f"tz='{zone}' (the {exchange} zone) if that is where it was recorded, "
+                        f"or write offsets, e.g. -05:00")
     try:
         col = col.dt.tz_localize(tz, ambiguous="raise", nonexistent="raise")
     except Exception as e:  # noqa: BLE001  unknown zone name, or a wall time that does not exist / repeats there
@@ -219,10 +222,10 @@ def _parse(col: pd.Series, where, utc: bool) -> pd.Series:
         try:  # mixed UTC offsets (e.g. -05:00 and -04:00 across a DST change) or formats
             return pd.to_datetime(col, utc=utc, format="mixed")
         except (ValueError, TypeError):
-            bad = pd.to_datetime(col, errors="coerce", utc=True, format="mixed").isna().to_numpy() & col.notna()
-            i = int(np.argmax(bad.to_numpy() if hasattr(bad, "to_numpy") else bad))
+            bad = (pd.to_datetime(col, errors="coerce", utc=True, format="mixed").isna() & col.notna()).to_numpy()
+            i = int(np.argmax(bad))
             raise DataError(f"{where(i)}: unreadable timestamp {col.iloc[i]!r}; fix: write ISO 8601, "
-                            f"e.g. 2024-01-02T09:30:00-05:00") from None
+                            f"e.g. {EXAMPLE_STAMP}") from None
 
 
 def _drop_missing(out: pd.DataFrame, report: RepairReport) -> pd.DataFrame:

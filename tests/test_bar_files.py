@@ -2,6 +2,7 @@
 ends in a traceback. Bars are real-shaped: every trading minute of XLON sessions from the calendar."""
 
 import gzip
+import re
 
 import numpy as np
 import pandas as pd
@@ -110,6 +111,14 @@ def test_naive_among_aware_timestamps_is_an_error(tmp_path, london):
     _refused(path, r"bars\.csv line 42: timestamp '2024-11-01T08:40:00' is naive among aware ones; .* fix: write "
                    r"every timestamp with its UTC offset")
     _refused(path, r"line 42: .* is naive among aware ones", tz="Europe/London")  # no tz makes a mix right
+
+
+@pytest.mark.parametrize("cell", ["yesterday", "2024-13-45T08:00:00+00:00"])
+def test_an_unreadable_timestamp_names_its_line(tmp_path, london, cell):
+    bad = london[1].assign(timestamp=london[1]["timestamp"].map(lambda t: t.isoformat()))
+    bad.loc[7, "timestamp"] = cell
+    bad.to_csv(tmp_path / "bars.csv", index=False)
+    _refused(tmp_path / "bars.csv", rf"bars\.csv line 9: unreadable timestamp '{re.escape(cell)}'; fix: write ISO 8601")
 
 
 @pytest.mark.parametrize(("freq", "match"), [
