@@ -214,3 +214,46 @@ def test_the_report_holds_every_session_and_the_file_repairs(markets):
     line = report.sessions[-1].line()
     assert line == "XLON 2024-11-08: 510 bars for 510 minutes; filled 0; dropped 0"
     assert report.sessions[0].as_dict()["refused"].startswith("0 day tokens of history before it")
+
+
+def test_a_session_without_a_bar_between_open_and_close_is_refused(markets):
+    daily, minute = markets["XNYS"]
+    day = minute[_last(minute)]
+    early = day.iloc[:60].assign(timestamp=day["timestamp"].iloc[:60] - pd.Timedelta(hours=2))  # 07:30–08:29 only
+    only_premarket = pd.concat([minute[~_last(minute)], early])
+    report = RepairReport("test")
+    build_samples(daily, only_premarket, lookback=16, report=report)
+    assert report.sessions[-1].refused.startswith("no bars between the open 09:30 and the close 16:00 (60 outside)")
+    assert report.as_dict()["sessions_refused_no_bars"] == 1
+    with pytest.raises(DataError, match=r"^XNYS 2024-11-08: no bars between the open 09:30 and the close 16:00"):
+        session_sample(daily, only_premarket, date="2024-11-08", max_days=16)
+
+
+def test_daily_bars_repairs_and_refusals(markets):
+    daily, minute = markets["XHKG"]
+    late_stamp = daily.iloc[[-3]].assign(timestamp=daily["timestamp"].iloc[-3] + pd.Timedelta(hours=16))
+    report = RepairReport("test")
+    again = build_samples(pd.concat([daily, late_stamp]).sort_values("timestamp"), minute, lookback=16,
+                          exchange="XHKG", report=report)  # a second bar on one date: the later one is kept
+    assert report.as_dict()["duplicate_daily_dates"] == 1
+    assert np.array_equal(again[-1].days, build_samples(daily, minute, lookback=16, exchange="XHKG")[-1].days)
+    sunday = daily.iloc[[-1]].assign(timestamp=daily["timestamp"].iloc[-1] + pd.Timedelta(days=2))  # 2024-11-10
+    with pytest.raises(DataError, match=r"1 daily bar\(s\) on dates that are not XHKG sessions, the first on "
+                                        r"2024-11-10 \(Sunday\); fix: check the exchange and the daily stamps"):
+        build_samples(pd.concat([daily, sunday]), minute, exchange="XHKG")
+
+
+def test_cells_and_frames_that_are_not_one_instrument(markets):
+    daily, minute = markets["XNYS"]
+    quiet = minute.astype({"volume": float})
+    quiet.loc[quiet.index[-5], "volume"] = np.nan  # an empty volume cell: 0, counted
+    report = RepairReport("test")
+    s = build_samples(daily, quiet, lookback=16, report=report)[-1]
+    assert report.as_dict()["nan_volume"] == 1 and s.report.filled == 0
+    negative = minute.astype({"volume": float})
+    negative.loc[negative.index[7], "volume"] = -3.0
+    with pytest.raises(DataError, match=r"row 7: volume -3; fix: correct the row \(volume must be finite and >= 0"):
+        build_samples(daily, negative)
+    two = pd.concat([minute.iloc[:10], minute.iloc[10:20].assign(symbol="OTHER")])
+    with pytest.raises(DataError, match=r"2 symbols \['CAL', 'OTHER'\]; fix: one symbol per file/frame"):
+        build_samples(daily, two)
