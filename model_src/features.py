@@ -34,8 +34,8 @@ MINUTE_FEATURES = (
     "volume_z",  # log-volume z-score against this session's earlier minutes
     "vwap_dev",  # log(close / session VWAP so far), %
     "rv15",  # RMS of the last 15 one-minute log returns, 10 bp
-    "tod_sin",  # sin(2π · minutes since 09:30 / 390)
-    "tod_cos",  # cos(2π · minutes since 09:30 / 390)
+    "tod_sin",  # sin(2π · trading minutes since the open / the session's trading minutes)
+    "tod_cos",  # cos(2π · trading minutes since the open / the session's trading minutes)
     "filled",  # 1 where the minute was repaired by forward fill, else 0
 )
 assert len(DAY_FEATURES) == N_DAY_FEATURES and len(MINUTE_FEATURES) == N_MINUTE_FEATURES
@@ -43,7 +43,7 @@ assert len(DAY_FEATURES) == N_DAY_FEATURES and len(MINUTE_FEATURES) == N_MINUTE_
 PCT = 100.0  # log-return → percent
 TEN_BP = 1000.0  # log-return → units of 10 basis points
 CLIP = 10.0
-SESSION_MINUTES = 390
+SESSION_MINUTES = 390  # a regular XNYS session; the default session length where no calendar gives one
 DAY_VOLUME_WINDOW = 20  # days of past volume behind the daily volume z-score
 MIN_VOLUME_HISTORY = 5  # fewer past days than this: volume z-score is 0 (no information)
 VOLUME_STD_FLOOR = 0.1  # in log-volume; keeps a constant-volume history from dividing by ~0
@@ -111,9 +111,12 @@ def day_feature_rows(open_, high, low, close, volume) -> np.ndarray:
     return rows
 
 
-def minute_features(open_, high, low, close, volume, minute_of_session, filled, prev_close: float) -> np.ndarray:
+def minute_features(open_, high, low, close, volume, minute_of_session, filled, prev_close: float,
+                    session_minutes: int = SESSION_MINUTES) -> np.ndarray:
     """One session's minute bars, (T,) each → (T, 11) float64; row t uses minutes ≤ t and the previous
-    session's close only. `minute_of_session` is minutes since 09:30 (0..389)."""
+    session's close only. `minute_of_session` is trading minutes since the open (0 .. session_minutes - 1;
+    a lunch break is not counted); `session_minutes` is the session's length from the exchange calendar,
+    known before the open, so the time-of-day features stay causal."""
     o, h, lo, c = (np.asarray(a, dtype=np.float64) for a in (open_, high, low, close))
     v = np.asarray(volume, dtype=np.float64)
     # the first minute's one-minute return is measured from its own open: the overnight gap is carried
@@ -126,7 +129,9 @@ def minute_features(open_, high, low, close, volume, minute_of_session, filled, 
     vwap = np.where(cum_v > 0, cum_pv / np.where(cum_v > 0, cum_v, 1.0), c)  # no volume yet: VWAP = close
     n_rv = np.minimum(np.arange(1, len(c) + 1), RV_MINUTES)
     rv = np.sqrt(np.maximum(_rolling_sum(r1 * r1, RV_MINUTES), 0.0) / n_rv)
-    angle = 2.0 * np.pi * np.asarray(minute_of_session, dtype=np.float64) / SESSION_MINUTES
+    # the share of the session elapsed, on the unit circle: 390 for a regular XNYS day keeps the tokens the
+    # default model was trained on; other lengths map their open and close to the same angles (docs/features.md)
+    angle = 2.0 * np.pi * np.asarray(minute_of_session, dtype=np.float64) / session_minutes
     feats = np.stack([
         r1 * TEN_BP,
         np.log(c / o[0]) * PCT,
