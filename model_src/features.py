@@ -43,6 +43,25 @@ assert len(DAY_FEATURES) == N_DAY_FEATURES and len(MINUTE_FEATURES) == N_MINUTE_
 PCT = 100.0  # log-return → percent
 TEN_BP = 1000.0  # log-return → units of 10 basis points
 CLIP = 10.0
+
+# The valid range of each feature, [low, high], as the formulas below bound it: everything is clipped to ±CLIP;
+# a log range (high/low) and an RMS are >= 0; the close's place in the day's range and the time of day are on
+# [-1, 1]; `filled` is a 0/1 flag. A token outside these ranges was not made by this module (raw prices pushed
+# as tokens, a unit mix-up): bundles record the ranges (manifest `token_ranges`) and the runtime refuses such
+# tokens. Zero rows (the look-back padding) are inside every range.
+DAY_RANGES = {"range": (0.0, CLIP), "close_loc": (-1.0, 1.0), "rv5": (0.0, CLIP)}
+MINUTE_RANGES = {"range": (0.0, CLIP), "rv15": (0.0, CLIP), "tod_sin": (-1.0, 1.0), "tod_cos": (-1.0, 1.0),
+                 "filled": (0.0, 1.0)}
+
+
+def token_ranges(n_day_features: int = N_DAY_FEATURES, n_minute_features: int = N_MINUTE_FEATURES
+                 ) -> dict[str, dict[str, list[float]]]:
+    """{"days": {feature: [low, high]}, "minutes": {...}} in token order: what a token of each book may hold.
+    {} for a model whose feature counts are not these features' (its tokens come from elsewhere)."""
+    if (n_day_features, n_minute_features) != (N_DAY_FEATURES, N_MINUTE_FEATURES):
+        return {}
+    book = lambda names, ranges: {n: list(ranges.get(n, (-CLIP, CLIP))) for n in names}  # noqa: E731
+    return {"days": book(DAY_FEATURES, DAY_RANGES), "minutes": book(MINUTE_FEATURES, MINUTE_RANGES)}
 SESSION_MINUTES = 390  # a regular XNYS session; the default session length where no calendar gives one
 DAY_VOLUME_WINDOW = 20  # days of past volume behind the daily volume z-score
 MIN_VOLUME_HISTORY = 5  # fewer past days than this: volume z-score is 0 (no information)
