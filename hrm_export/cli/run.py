@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Annotated
 
@@ -9,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from hrm_export.cli.options import ArtifactDirArg, JsonOpt
 from hrm_export.cli.output import json_text
@@ -40,6 +42,35 @@ AllowOpt = Annotated[bool, typer.Option(
 SessionMinutesOpt = Annotated[int | None, typer.Option(
     "--session-minutes", min=1, help="Token files: the session's length when the tokens stop before its close "
     "(default: the tokens are the whole session).")]
+
+
+@contextlib.contextmanager
+def data_warnings():
+    """The data layer's WARNING lines (a suspicious gap, a session passed over), collected while the day is loaded
+    and printed after it loaded; when it is refused, its one error line says it all and they are dropped. A
+    refused bar file is re-raised with the command-line spelling of the fix (--allow-over-limit, --tz)."""
+    import logging
+
+    from model_src.errors import DataError
+
+    notes: list[str] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = lambda record: notes.append(record.getMessage())
+    logger = logging.getLogger("model_src.data")
+    logger.addHandler(handler)
+    propagate, logger.propagate = logger.propagate, False
+    try:
+        yield notes
+    except DataError as e:
+        from hrm_export.runtime.errors import InputError
+
+        msg = str(e)
+        flags = [flag for api, flag in (("allow_over_limit", "--allow-over-limit"), ("max_filled", "--max-filled"),
+                                        ("tz=", "--tz ZONE"), ("exchange", "--exchange MIC")) if api in msg]
+        raise InputError(msg, hint=f"on the command line: {', '.join(flags)}" if flags else "") from None
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
 
 
 def run(
@@ -85,10 +116,13 @@ def run(
     console = Console(stderr=True)
     opts = {"profile": profile} if profile else {}
     with HRMRuntime.open(bundle, backend=backend, precision=precision, **opts) as rt:
-        day = load_day(days, minutes, date=date, exchange=exchange, tz=tz, policy=policy,
-                       session_minutes=session_minutes, max_minutes=rt.cfg.max_minutes, max_days=rt.limits.days)
+        with data_warnings() as notes:
+            day = load_day(days, minutes, date=date, exchange=exchange, tz=tz, policy=policy,
+                           session_minutes=session_minutes, max_minutes=rt.cfg.max_minutes, max_days=rt.limits.days)
         console.print(f"[bold]run[/] {bundle} on {rt.backend.describe()} ({rt.reason}), profile {rt.limits.profile!r}",
                       highlight=False)
+        for note in notes:
+            console.print(Text.assemble(("warning: ", "bold yellow"), note))
         if day.facts is not None:
             console.print(f"session {day.facts.describe()}; {day.report.line()}", highlight=False)
         columns = (TextColumn("[bold]push[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())

@@ -149,22 +149,22 @@ def check_day(rt: HRMRuntime, day: ReplayDay, stream: bool, step: int = 1) -> No
     lim = rt.limits
     days_src, what = day.sources
     top = lim.total_minutes if stream else lim.minutes
-    T, N = day.minutes.shape[1], day.session_minutes
-    if T < 1:
+    given, length = day.minutes.shape[1], day.session_minutes  # minutes of tokens, minutes of the session
+    if given < 1:
         raise InputError(f"{what}: 0 minutes of tokens", hint="pass the session's minutes, at least one")
-    if stream and T <= top and lim.streamable(T, step) > lim.max_past:
+    if stream and given <= top and lim.streamable(given, step) > lim.max_past:
         top = lim.max_past + 1  # what one-minute pushes can stream under this profile
-    if top < N or top < T:
-        longest = max(N, T)
+    if max(given, length) > top:
+        longest = max(given, length)
         model = rt.cfg.max_minutes
         fix = (f"export a model configured for it (HRMConfig.max_minutes={longest}) with a profile whose minutes reach "
                f"{longest}" if longest > model else f"export with a profile whose minutes reach {longest} "
                f"(docs/runtime.md, 'Sessions longer than 390 minutes')")
         raise ProfileError(f"{what}: a session of {longest} minutes, but profile {lim.profile!r} of this bundle admits "
                            f"{top} (the model's max_minutes is {model})", hint=f"{fix}; or split the file by session")
-    if N < T:
-        raise InputError(f"{what}: --session-minutes {N} is less than the {T} minutes given",
-                         hint=f"pass the session's full length, at least {T}")
+    if length < given:
+        raise InputError(f"{what}: --session-minutes {length} is less than the {given} minutes given",
+                         hint=f"pass the session's full length, at least {given}")
     if day.days.shape[1] > lim.days:
         raise ProfileError(f"{days_src}: {day.days.shape[1]} look-back days, profile {lim.profile!r} admits {lim.days}",
                            hint=f"keep the latest {lim.days} days, or export with a larger profile")
