@@ -47,7 +47,7 @@ class HRMRuntime:
     ):
         self.backend, self.cfg, self.limits, self.model_sha256 = backend, cfg, limits, model_sha256
         # the valid range of each token feature (the bundle's token_ranges; model_src.features' by default)
-        self.books = token_books(token_ranges or {}, cfg, "token_ranges")
+        self.books = token_books(token_ranges or {}, cfg, "manifest.json")
         self._closed = False
         self.reason = reason  # why this backend (auto selection) — also logged
         self.cache = InferenceCache(cache_size, cache_max_age_s)
