@@ -40,14 +40,18 @@ def write_market(directory: Path, exchange: str, seed: int) -> tuple[Path, Path]
 
 @pytest.fixture(scope="module")
 def london_bundle(tmp_path_factory) -> Path:
-    """A tiny model with max_minutes=510 and max_days=16, exported with a 510-minute profile."""
+    """A tiny model with max_minutes=510 and max_days=16, exported with a 510-minute profile and one that stops at
+    390 minutes."""
     from hrm_export.export.bundle import export_bundle
     from model_src.checkpoint import save_checkpoint
 
     root = tmp_path_factory.mktemp("london")
     (root / "london.toml").write_text(LONDON_PROFILE)
+    short = LONDON_PROFILE.replace('"london"', '"short"').replace("510, 510", "390, 390")
+    short = short.replace("509, 509", "389, 389")
+    (root / "short.toml").write_text(short)
     save_checkpoint(tiny_runtime_model(max_minutes=510, max_days=16), root / "m510.safetensors")
-    export_bundle(root / "m510.safetensors", root / "bundle", profiles=[root / "london.toml"])
+    export_bundle(root / "m510.safetensors", root / "bundle", profiles=[root / "london.toml", root / "short.toml"])
     return root / "bundle"
 
 
@@ -108,15 +112,10 @@ def test_a_model_configured_for_390_minutes_is_refused_with_what_to_configure(ma
     assert_one_line_error(r, "510 minutes", "max_minutes=510")
 
 
-def test_a_profile_shorter_than_the_session_is_refused_with_what_to_configure(tmp_path, markets):
-    from hrm_export.export.bundle import export_bundle
-    from model_src.checkpoint import save_checkpoint
-
-    save_checkpoint(tiny_runtime_model(max_minutes=510), tmp_path / "m.safetensors")
-    export_bundle(tmp_path / "m.safetensors", tmp_path / "bundle", profiles=["latency"])  # minutes up to 390
-    r = hrm_export("run", tmp_path / "bundle", "--days", markets["XLON"][0], "--minutes", markets["XLON"][1],
-                   "--exchange", "XLON", "--backend", "ort-cpu")
-    assert_one_line_error(r, "510 minutes", "profile 'latency'", "profile whose minutes reach 510")
+def test_a_profile_shorter_than_the_session_is_refused_with_what_to_configure(london_bundle, markets):
+    r = hrm_export("run", london_bundle, "--days", markets["XLON"][0], "--minutes", markets["XLON"][1],
+                   "--exchange", "XLON", "--backend", "ort-cpu", "--profile", "short")  # minutes up to 390
+    assert_one_line_error(r, "510 minutes", "profile 'short'", "admits 390", "profile whose minutes reach 510")
 
 
 def test_a_partial_session_is_refused_unless_the_user_opts_in(london_bundle, markets, tmp_path):
@@ -168,4 +167,4 @@ def test_the_python_api_reports_the_sessions_repairs(london_bundle, markets):
     assert day.label == "2024-11-08" and day.facts.exchange == "XLON" and day.session_minutes == 510
     assert day.report.filled == 0 and day.report.bars == 510 and day.summary()["repairs"]["partial"] is False
     with HRMRuntime.open(london_bundle, backend="torch") as rt:
-        assert replay(rt, day).minutes == 510
+        assert replay(rt, day, stream=False).minutes == 510
