@@ -76,3 +76,16 @@ def assert_same_decisions(streamed: Timeline, full: Timeline, atol: float = 1e-4
     np.testing.assert_allclose(streamed.q_halt, full.q_halt[:, sl], atol=atol, rtol=0)
     np.testing.assert_array_equal(streamed.action, full.action[:, sl])
     np.testing.assert_array_equal(streamed.halted, full.halted[:, sl])
+
+
+def overflowing_model():
+    """Finite weights whose outputs are NaN exactly at the minutes marked `filled` (feature 10): the embedding
+    overflows to Inf there, and RMSNorm turns Inf into NaN. Elsewhere the outputs are finite. FiLM is off so
+    that the huge but finite residual of the other minutes is not scaled past float32."""
+    model = tiny_runtime_model()
+    with torch.no_grad():
+        model.h.film.proj.weight.zero_()
+        model.h.film.proj.bias.zero_()
+        model.l.embed.weight[:, 10] = 3e38
+        model.l.embed.bias[:] = 3e38
+    return model
