@@ -1,7 +1,9 @@
 """Checkpoints: one safetensors file whose metadata carries the HRMConfig as JSON.
 
 Loading never unpickles: a torch pickle (`.pt` zip or raw pickle) is refused with the conversion to use,
-and missing / unexpected / mis-shaped keys are named.
+and missing / unexpected / mis-shaped keys are named. A config that describes no model (a negative size), a
+float weight stored as an integer type (its fractions would be truncated away) and a weight holding NaN or
+Inf (every output would be NaN) are each refused in one line naming the field or the tensor.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import struct
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from model_src.atomic import atomic_output
@@ -29,6 +31,9 @@ def save_checkpoint(
 ) -> Path:
     """Write `model` to `path` (.safetensors) with its config (and `extra` JSON-able metadata), atomically."""
     path = Path(path)
+    if not dtype.is_floating_point:
+        raise CheckpointError(f"{path}: weights saved as {dtype} would be truncated; save them as torch.float32 or "
+                              "torch.bfloat16")
     tensors = {k: v.detach().to(dtype).contiguous().cpu() for k, v in model.state_dict().items()}
     meta = {"format": FORMAT, "hrm_config": model.cfg.to_json(), "dtype": str(dtype).removeprefix("torch.")}
     if extra:
@@ -61,16 +66,46 @@ def read_config(path: str | Path) -> HRMConfig:
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file; pass --checkpoint PATH.safetensors")
     _refuse_non_safetensors(path)
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata() or {}
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+    except SafetensorError as e:  # a header that parses but lies (truncated file, offsets past its end)
+        raise CheckpointError(f"{path}: not a readable safetensors file ({str(e).splitlines()[0]}); pass a "
+                              ".safetensors checkpoint written by save_checkpoint") from None
     if "hrm_config" in meta:
-        return HRMConfig.from_dict(json.loads(meta["hrm_config"]))
+        return _config(meta["hrm_config"], f"{path} (its hrm_config metadata)")
     sidecar = path.with_name("config.json")
     if sidecar.is_file():
-        return HRMConfig.from_dict(json.loads(sidecar.read_text()))
+        return _config(sidecar.read_text(), str(sidecar))
     raise CheckpointError(
         f"{path}: no HRM config in the metadata and no config.json beside it; save it with save_checkpoint"
     )
+
+
+def _config(text: str, where: str) -> HRMConfig:
+    try:
+        return HRMConfig.from_dict(json.loads(text))
+    except ValueError as e:  # JSONDecodeError and ConfigError are ValueErrors
+        raise CheckpointError(f"{where}: invalid model config: {e}; fix: re-save the checkpoint from a model "
+                              "built with a valid HRMConfig") from None
+
+
+def check_weights(found: dict[str, torch.Tensor], expected: dict[str, torch.Tensor], path: Path) -> None:
+    """Refuse a weight stored as an integer type where the model has floats (the fractions were truncated when
+    it was written) and a weight holding NaN or Inf (every output computed from it would be NaN), naming it."""
+    for name, want in expected.items():
+        got = found[name]
+        if want.is_floating_point() and not got.is_floating_point():
+            raise CheckpointError(f"{path}: tensor {name!r} is stored as {got.dtype}, the model's weights are "
+                                  f"floats (an integer copy has lost their fractions); fix: re-save it with "
+                                  f"save_checkpoint(model, path, dtype=torch.float32)")
+        if got.is_floating_point():
+            bad = ~torch.isfinite(got)
+            if bool(bad.any()):
+                first = tuple(int(i) for i in bad.nonzero()[0])
+                raise CheckpointError(f"{path}: tensor {name!r} holds {int(bad.sum())} non-finite value(s) (the first, "
+                                      f"{got[first].item()}, at index {first}); no decision can come from it: fix: "
+                                      f"use an earlier checkpoint, or find where training diverged")
 
 
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> HRM:
@@ -79,8 +114,12 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> HRM
     cfg = read_config(path)
     model = HRM(cfg)
     expected = model.state_dict()
-    with safe_open(str(path), framework="pt", device="cpu") as f:
-        found = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is no dict)
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            found = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is no dict)
+    except SafetensorError as e:
+        raise CheckpointError(f"{path}: unreadable tensors ({str(e).splitlines()[0]}); fix: copy the checkpoint "
+                              "again, it is truncated or corrupt") from None
     missing = sorted(set(expected) - set(found))
     unexpected = sorted(set(found) - set(expected))
     misshaped = [f"{k} {tuple(found[k].shape)} != {tuple(v.shape)}" for k, v in expected.items()
@@ -94,6 +133,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> HRM
         problems.append(f"mis-shaped {misshaped[:3]}{' …' if len(misshaped) > 3 else ''} ({len(misshaped)})")
     if problems:
         raise CheckpointError(f"{path}: does not match its config: {'; '.join(problems)}; re-save it from the model")
+    check_weights(found, expected, path)
     model.load_state_dict({k: v.float() for k, v in found.items()})
     return model.to(device).eval()
 

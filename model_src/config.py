@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass
+
+from model_src.errors import ConfigError
 
 # Feature counts are owned by model_src.features; they are repeated here as plain ints so that the
 # config stays a dependency-free dataclass. tests/test_features.py checks the two agree.
@@ -40,10 +43,28 @@ class HRMConfig:
     dropout: float = 0.0
 
     def __post_init__(self) -> None:
-        assert self.h_dim % self.h_heads == 0, f"h_dim {self.h_dim} not divisible by h_heads {self.h_heads}"
-        assert self.l_dim % self.l_heads == 0, f"l_dim {self.l_dim} not divisible by l_heads {self.l_heads}"
-        assert self.max_days >= 1 and self.max_minutes >= 1, "max_days and max_minutes must be >= 1"
-        assert self.n_actions == 3, "the trading heads are short/flat/long: n_actions must be 3"
+        """Refuse values no model can be built from, naming the field: a typed ConfigError, not an assert (a
+        config read from a checkpoint or a manifest is input, and asserts vanish under python -O)."""
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.type == "int":
+                if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                    raise ConfigError(f"HRMConfig.{f.name} = {value!r}: expected an integer >= 1")
+            elif f.type == "float":
+                ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+                low_ok = ok and (0.0 <= value < 1.0 if f.name == "dropout" else value > 0.0)
+                if not low_ok:
+                    want = "a number in [0, 1)" if f.name == "dropout" else "a finite number > 0"
+                    raise ConfigError(f"HRMConfig.{f.name} = {value!r}: expected {want}")
+            elif f.type == "bool" and not isinstance(value, bool):
+                raise ConfigError(f"HRMConfig.{f.name} = {value!r}: expected true or false")
+        for dim, heads in (("h_dim", "h_heads"), ("l_dim", "l_heads")):
+            if getattr(self, dim) % getattr(self, heads):
+                raise ConfigError(f"HRMConfig.{dim} = {getattr(self, dim)} is not divisible by "
+                                  f"{heads} = {getattr(self, heads)}")
+        if self.n_actions != 3:
+            raise ConfigError(f"HRMConfig.n_actions = {self.n_actions}: the trading heads are short/flat/long, "
+                              "so it must be 3")
 
     @property
     def l_head_dim(self) -> int:
@@ -57,10 +78,12 @@ class HRMConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> HRMConfig:
+        if not isinstance(d, dict):
+            raise ConfigError(f"an HRMConfig is a JSON object of sizes, got {type(d).__name__}")
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
-            raise ValueError(f"unknown HRMConfig field(s) {unknown}; known fields: {sorted(known)}")
+            raise ConfigError(f"unknown HRMConfig field(s) {unknown}; known fields: {sorted(known)}")
         return cls(**d)
 
 

@@ -1,6 +1,10 @@
 """Errors of the reference package; each message names the problem and the fix in one line."""
 
 
+class ConfigError(ValueError):
+    """An HRMConfig whose values cannot describe a model (a negative size, a string, heads that do not divide)."""
+
+
 class CheckpointError(ValueError):
     """A checkpoint that cannot be loaded."""
 

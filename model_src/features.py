@@ -34,8 +34,8 @@ MINUTE_FEATURES = (
     "volume_z",  # log-volume z-score against this session's earlier minutes
     "vwap_dev",  # log(close / session VWAP so far), %
     "rv15",  # RMS of the last 15 one-minute log returns, 10 bp
-    "tod_sin",  # sin(2π · minutes since 09:30 / 390)
-    "tod_cos",  # cos(2π · minutes since 09:30 / 390)
+    "tod_sin",  # sin(2π · trading minutes since the open / the session's trading minutes)
+    "tod_cos",  # cos(2π · trading minutes since the open / the session's trading minutes)
     "filled",  # 1 where the minute was repaired by forward fill, else 0
 )
 assert len(DAY_FEATURES) == N_DAY_FEATURES and len(MINUTE_FEATURES) == N_MINUTE_FEATURES
@@ -43,7 +43,26 @@ assert len(DAY_FEATURES) == N_DAY_FEATURES and len(MINUTE_FEATURES) == N_MINUTE_
 PCT = 100.0  # log-return → percent
 TEN_BP = 1000.0  # log-return → units of 10 basis points
 CLIP = 10.0
-SESSION_MINUTES = 390
+
+# The valid range of each feature, [low, high], as the formulas below bound it: everything is clipped to ±CLIP;
+# a log range (high/low) and an RMS are >= 0; the close's place in the day's range and the time of day are on
+# [-1, 1]; `filled` is a 0/1 flag. A token outside these ranges was not made by this module (raw prices pushed
+# as tokens, a unit mix-up): bundles record the ranges (manifest `token_ranges`) and the runtime refuses such
+# tokens. Zero rows (the look-back padding) are inside every range.
+DAY_RANGES = {"range": (0.0, CLIP), "close_loc": (-1.0, 1.0), "rv5": (0.0, CLIP)}
+MINUTE_RANGES = {"range": (0.0, CLIP), "rv15": (0.0, CLIP), "tod_sin": (-1.0, 1.0), "tod_cos": (-1.0, 1.0),
+                 "filled": (0.0, 1.0)}
+
+
+def token_ranges(n_day_features: int = N_DAY_FEATURES, n_minute_features: int = N_MINUTE_FEATURES
+                 ) -> dict[str, dict[str, list[float]]]:
+    """{"days": {feature: [low, high]}, "minutes": {...}} in token order: what a token of each book may hold.
+    {} for a model whose feature counts are not these features' (its tokens come from elsewhere)."""
+    if (n_day_features, n_minute_features) != (N_DAY_FEATURES, N_MINUTE_FEATURES):
+        return {}
+    book = lambda names, ranges: {n: list(ranges.get(n, (-CLIP, CLIP))) for n in names}  # noqa: E731
+    return {"days": book(DAY_FEATURES, DAY_RANGES), "minutes": book(MINUTE_FEATURES, MINUTE_RANGES)}
+SESSION_MINUTES = 390  # a regular XNYS session; the default session length where no calendar gives one
 DAY_VOLUME_WINDOW = 20  # days of past volume behind the daily volume z-score
 MIN_VOLUME_HISTORY = 5  # fewer past days than this: volume z-score is 0 (no information)
 VOLUME_STD_FLOOR = 0.1  # in log-volume; keeps a constant-volume history from dividing by ~0
@@ -111,9 +130,12 @@ def day_feature_rows(open_, high, low, close, volume) -> np.ndarray:
     return rows
 
 
-def minute_features(open_, high, low, close, volume, minute_of_session, filled, prev_close: float) -> np.ndarray:
+def minute_features(open_, high, low, close, volume, minute_of_session, filled, prev_close: float,
+                    session_minutes: int = SESSION_MINUTES) -> np.ndarray:
     """One session's minute bars, (T,) each → (T, 11) float64; row t uses minutes ≤ t and the previous
-    session's close only. `minute_of_session` is minutes since 09:30 (0..389)."""
+    session's close only. `minute_of_session` is trading minutes since the open (0 .. session_minutes - 1;
+    a lunch break is not counted); `session_minutes` is the session's length from the exchange calendar,
+    known before the open, so the time-of-day features stay causal."""
     o, h, lo, c = (np.asarray(a, dtype=np.float64) for a in (open_, high, low, close))
     v = np.asarray(volume, dtype=np.float64)
     # the first minute's one-minute return is measured from its own open: the overnight gap is carried
@@ -126,7 +148,9 @@ def minute_features(open_, high, low, close, volume, minute_of_session, filled, 
     vwap = np.where(cum_v > 0, cum_pv / np.where(cum_v > 0, cum_v, 1.0), c)  # no volume yet: VWAP = close
     n_rv = np.minimum(np.arange(1, len(c) + 1), RV_MINUTES)
     rv = np.sqrt(np.maximum(_rolling_sum(r1 * r1, RV_MINUTES), 0.0) / n_rv)
-    angle = 2.0 * np.pi * np.asarray(minute_of_session, dtype=np.float64) / SESSION_MINUTES
+    # the share of the session elapsed, on the unit circle: 390 for a regular XNYS day keeps the tokens the
+    # default model was trained on; other lengths map their open and close to the same angles (docs/features.md)
+    angle = 2.0 * np.pi * np.asarray(minute_of_session, dtype=np.float64) / session_minutes
     feats = np.stack([
         r1 * TEN_BP,
         np.log(c / o[0]) * PCT,

@@ -25,8 +25,8 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from model_src.config import HRMConfig, tiny_config
-from model_src.errors import CheckpointError, DataError
 from model_src.decisions import halting_minutes
+from model_src.errors import CheckpointError, DataError
 from model_src.labels import LabelConfig, act_targets
 from model_src.layers import film
 from model_src.model import HRM

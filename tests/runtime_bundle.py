@@ -51,8 +51,21 @@ def copy_bundle(dst: Path) -> Path:
 
 
 def tokens(batch: int, n_days: int, n_minutes: int, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random tokens inside every feature's valid range (the runtime refuses others): Gaussian, folded to >= 0
+    for the non-negative features and clamped to each range."""
     g = torch.Generator().manual_seed(seed)
-    return torch.randn(batch, n_days, 8, generator=g), torch.randn(batch, n_minutes, 11, generator=g)
+    days, minutes = torch.randn(batch, n_days, 8, generator=g), torch.randn(batch, n_minutes, 11, generator=g)
+    return in_range(days, "days"), in_range(minutes, "minutes")
+
+
+def in_range(x, book: str):
+    """Tokens x (…, F) (torch or numpy) folded and clamped into the valid range of each feature of `book`."""
+    from model_src.features import token_ranges
+
+    if isinstance(x, np.ndarray):
+        return in_range(torch.from_numpy(x), book).numpy()
+    low, high = (torch.tensor(v, dtype=x.dtype) for v in zip(*token_ranges()[book].values(), strict=True))
+    return torch.where(low >= 0, x.abs(), x).clamp(low, high)
 
 
 def assert_same_decisions(streamed: Timeline, full: Timeline, atol: float = 1e-4) -> None:
@@ -63,3 +76,16 @@ def assert_same_decisions(streamed: Timeline, full: Timeline, atol: float = 1e-4
     np.testing.assert_allclose(streamed.q_halt, full.q_halt[:, sl], atol=atol, rtol=0)
     np.testing.assert_array_equal(streamed.action, full.action[:, sl])
     np.testing.assert_array_equal(streamed.halted, full.halted[:, sl])
+
+
+def overflowing_model():
+    """Finite weights whose outputs are NaN exactly at the minutes marked `filled` (feature 10): the embedding
+    overflows to Inf there, and RMSNorm turns Inf into NaN. Elsewhere the outputs are finite. FiLM is off so
+    that the huge but finite residual of the other minutes is not scaled past float32."""
+    model = tiny_runtime_model()
+    with torch.no_grad():
+        model.h.film.proj.weight.zero_()
+        model.h.film.proj.bias.zero_()
+        model.l.embed.weight[:, 10] = 3e38
+        model.l.embed.bias[:] = 3e38
+    return model

@@ -77,7 +77,7 @@ def test_runtime_caches_run_day_and_the_h_module_per_day():
     n_l = rt.monitor.as_dict()["stages"]["l_module"]["count"]
     rt.run_day(days, minutes, day="d2")  # a new day: recomputed
     assert rt.cache.misses == 2 and rt.monitor.as_dict()["stages"]["l_module"]["count"] == n_l + 1
-    other = rt.run_day(days, minutes + 1e-3, day="d2")
+    other = rt.run_day(days, minutes * 0.999, day="d2")
     assert rt.cache.misses == 3 and not np.array_equal(other.action_logits, first.action_logits)
     # start_day: the same look-back on the same day reuses γ, β; the H-module runs once
     n_h = rt.monitor.as_dict()["stages"]["h_module"]["count"]

@@ -1,4 +1,6 @@
-"""Bar files → day samples: schema, every messy-data behaviour, no look-ahead, stacking, and real bars."""
+"""Bar files → day samples: schema, messy-data behaviour, no look-ahead, stacking, and real bars (the SPY
+excerpt, whose tokens are pinned bit for bit). Calendars, file defects and the repair policy have their own
+files: test_calendars.py, test_bar_files.py, test_sessions.py."""
 
 import logging
 from pathlib import Path
@@ -6,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from calendar_bars import calendar_market
 
 from model_src.config import N_DAY_FEATURES, N_MINUTE_FEATURES
 from model_src.data import (
@@ -15,6 +18,7 @@ from model_src.data import (
     clean_bars,
     daily_from_minutes,
     read_bars,
+    session_sample,
     stack_samples,
     synthetic_samples,
 )
@@ -90,8 +94,11 @@ def test_minute_tokens_ignore_later_bars(market, reference, t):
     pert = minute.copy()
     later = np.arange(len(minute)) > len(minute) - 390 + t  # after minute t of the last session
     rng = np.random.default_rng(t)
+    n = int(later.sum())
+    move = np.exp(rng.normal(0, 0.05, n))  # one factor per bar keeps it a consistent bar (low <= open, close <= high)
     for c in ("open", "high", "low", "close"):
-        pert.loc[later, c] *= np.exp(rng.normal(0, 0.05, later.sum()))
+        pert.loc[later, c] *= move
+    pert.loc[later, "high"] *= np.exp(np.abs(rng.normal(0, 0.01, n)))
     pert.loc[later, "volume"] = rng.integers(0, 10**6, later.sum())
     got = build_samples(daily, pert, lookback=8)[-1]
     assert np.array_equal(got.minutes[: t + 1], reference[-1].minutes[: t + 1])
@@ -129,7 +136,7 @@ def test_unsorted_rows_are_sorted_and_counted(tmp_path, market, reference, caplo
 def test_duplicate_timestamps_keep_the_last_row(market):
     _, minute = market
     dup = minute.iloc[[100]].copy()
-    dup["close"] = dup["close"] * 1.001
+    dup[["open", "high", "low", "close"]] = dup[["open", "high", "low", "close"]] * 1.001
     bars, report = clean_bars(pd.concat([minute, dup]))
     assert report.as_dict() == {"unsorted_rows": 1, "duplicate_timestamps": 1}  # appended: also out of order
     assert len(bars) == len(minute)
@@ -165,25 +172,20 @@ def test_zero_volume_is_allowed(market):
     assert np.all(got.minutes[:, MINUTE_FEATURES.index("vwap_dev")] == 0)  # no volume: VWAP is the close
 
 
-def test_isolated_nan_price_is_repaired(tmp_path, market):
-    _, minute = market
+def test_bar_with_a_missing_price_is_a_missing_minute(tmp_path, market, reference):
+    daily, minute = market
     bad = minute.copy()
-    bad.loc[200, "close"] = np.nan
-    bad.loc[200, "high"] = np.nan
+    row = len(minute) - 390 + 200  # minute 200 of the last session
+    bad.loc[row, "close"] = np.nan
+    bad.loc[row, "high"] = np.nan
     bars = read_bars(_csv(tmp_path, bad))
-    assert bars.attrs["repairs"] == {"nan_price_rows_filled": 1}
-    assert bars["close"].iloc[200] == pytest.approx(minute["close"].iloc[199])
-    assert bars["filled"].iloc[200] == 1 and bars["filled"].sum() == 1
-
-
-def test_nan_run_is_an_error_naming_file_and_line(tmp_path, market):
-    _, minute = market
-    bad = minute.copy()
-    bad.loc[[200, 201], "open"] = np.nan
-    path = _csv(tmp_path, bad)
-    with pytest.raises(DataError, match=r"bars\.csv line 202: missing price.*fix:") as e:
-        read_bars(path)
-    assert "\n" not in str(e.value)
+    assert bars.attrs["repairs"] == {"bars_missing_price_dropped": 1} and len(bars) == len(minute) - 1
+    report = RepairReport("test")
+    got = build_samples(daily, bars, lookback=8, report=report)[-1]
+    assert report.as_dict()["bars_missing_price_dropped"] == 1  # the file's repair is in the build's report
+    assert got.report.filled_inside == 1 and got.minutes[200, FILLED] == 1 and got.minutes[:, FILLED].sum() == 1
+    assert got.minute_close[200] == pytest.approx(minute["close"].iloc[row - 1])  # flat at the last close
+    np.testing.assert_allclose(got.minutes[:200], reference[-1].minutes[:200], atol=1e-5)  # CSV round trip
 
 
 def test_non_positive_price_names_file_line_and_fix(tmp_path, market):
@@ -210,12 +212,14 @@ def test_bar_at_the_close_is_dropped(market, reference):
     assert np.array_equal(got[-1].minutes, reference[-1].minutes)
 
 
-def test_half_day_is_kept_short_and_stacking_says_how(market):
-    daily, minute = market
-    half = minute.drop(index=minute.index[-390 + 210:])  # the last session ends at 13:00
+def test_half_day_is_a_session_of_its_own_length_and_stacking_says_how():
+    daily, minute = calendar_market("XNYS", "2024-10-01", "2024-11-29", seed=3)  # ends on the day after Thanksgiving
     report = RepairReport("test")
-    samples = build_samples(daily, half, lookback=8, report=report)
-    assert samples[-1].minutes.shape == (210, 11) and report.as_dict()["short_sessions_kept"] == 1
+    samples = build_samples(daily, minute, lookback=8, report=report)
+    half = samples[-1]
+    assert half.facts.early_close and half.facts.close.strftime("%H:%M") == "13:00"
+    assert half.minutes.shape == (210, 11) and half.report.filled == 0 and not half.report.partial
+    assert {s.minutes.shape[0] for s in samples[:-1]} == {390}
     with pytest.raises(DataError, match=r"210\.\.390 minutes.*crop_minutes=210"):
         stack_samples(samples)
     days, minutes = stack_samples(samples, crop_minutes=210)
@@ -243,6 +247,8 @@ def test_time_zones_are_converted_to_new_york(tmp_path, market, reference):
     assert bars["timestamp"].equals(minute["timestamp"].reset_index(drop=True))
     tokyo = read_bars(path, tz="Asia/Tokyo")  # the same wall times in another zone are other instants
     assert tokyo["timestamp"].iloc[0].strftime("%H:%M") == "19:30"
+    london = read_bars(path, tz="America/New_York", exchange="XLON")  # converted to the exchange's zone
+    assert london["timestamp"].iloc[0].strftime("%H:%M %Z") == "14:30 GMT" and london.attrs["exchange"] == "XLON"
 
 
 def test_parquet_round_trip(tmp_path, market):
@@ -279,6 +285,7 @@ def test_real_minute_bars_become_tokens(caplog):
     with caplog.at_level(logging.INFO, logger="model_src.data"):
         samples = build_samples(daily, minute, lookback=4, min_history=1, report=report)
     assert report.as_dict()["bars_at_or_after_close_dropped"] == 4  # the 16:00 bar of each session
+    assert [s.dropped_after_close for s in report.sessions] == [1, 1, 1, 1]
     assert "bars_at_or_after_close_dropped: 4" in caplog.text
     assert [str(s.date) for s in samples] == ["2020-12-17", "2020-12-18"]
     for s in samples:
@@ -287,6 +294,21 @@ def test_real_minute_bars_become_tokens(caplog):
     assert samples[0].minute_close[-1] == CLOSE_1559_DEC17  # the session ends with the 15:59 bar
     days, minutes = stack_samples(samples)
     assert minutes.shape == (2, 390, 11)
+
+
+def test_a_regular_new_york_session_keeps_its_tokens_bit_for_bit():
+    """The default model was trained on these tokens: the calendar, the repair policy and the file checks
+    must not move a bit of a regular 390-minute XNYS session (golden arrays made at commit 6686265, before
+    calendars: tests/data/spy_tokens_6686265.npz; the last test of this file rebuilds the daily-only one)."""
+    golden = np.load(DATA / "spy_tokens_6686265.npz")
+    minute = read_bars(DATA / "intraday_1min_2020-12.csv", tz="America/New_York")
+    samples = build_samples(daily_from_minutes(minute), minute, lookback=4, min_history=1)
+    assert all(s.facts.minutes == 390 and s.facts.exchange == "XNYS" for s in samples)
+    assert np.array_equal(np.stack([s.minutes for s in samples]), golden["minutes"])
+    assert np.array_equal(np.stack([s.days for s in samples]), golden["days"])
+    assert np.array_equal(np.stack([s.minute_close for s in samples]), golden["minute_close"])
+    one = session_sample(daily_from_minutes(minute), minute, max_days=4, min_history=1)  # the replay path
+    assert one.date == samples[-1].date and np.array_equal(one.minutes, golden["minutes"][-1])
 
 
 def test_real_daily_bars_become_day_tokens():
@@ -300,6 +322,10 @@ def test_real_daily_bars_become_day_tokens():
     (s,) = build_samples(daily, minute, lookback=64)
     assert s.days.shape == (64, 8) and np.isfinite(s.days).all() and (s.days != 0).any(axis=1).all()
     assert s.prev_close == px
+    assert str(s.date) == "2019-01-02"  # after the New Year holiday: its previous session is 2018-12-31
+    assert np.array_equal(s.days, np.load(DATA / "spy_tokens_6686265.npz")["daily_days"])  # pinned bit for bit
+    dates_only = read_bars(DATA / "daily_2017_2018.csv")  # date-only stamps name sessions: no tz needed
+    assert dates_only["timestamp"].equals(daily["timestamp"])
 
 
 def test_offsets_that_change_with_daylight_saving_are_read(tmp_path):
@@ -340,11 +366,15 @@ def test_daily_and_minute_bars_on_different_price_bases_are_flagged(market, capl
 def test_stamps_that_would_shift_bars_are_refused(market):
     daily, minute = market
     utc_midnight = daily.assign(timestamp=daily["timestamp"].dt.tz_localize(None).dt.tz_localize("UTC"))
-    with pytest.raises(DataError, match="00:00 UTC, which is the previous New York date; fix:"):
+    with pytest.raises(DataError, match="00:00 UTC, which is the previous date in America/New_York; fix:"):
         build_samples(utc_midnight, minute)
     end_stamped = minute.assign(timestamp=minute["timestamp"] + pd.Timedelta(minutes=1))
     with pytest.raises(DataError, match="stamped with their closing minute; fix: subtract one minute"):
         build_samples(daily, end_stamped)
+    # the first and the last day partial: still no session has a bar at its open, and one has a bar at the close
+    cut = end_stamped.iloc[100:-50]
+    with pytest.raises(DataError, match="stamped with their closing minute"):
+        build_samples(daily, cut)
 
 
 def test_parquet_without_pyarrow_says_how_to_install(tmp_path, monkeypatch):

@@ -101,3 +101,20 @@ def test_vwap_without_volume_is_the_close():
     f = minute_features(c, c, c, c, np.zeros(T), np.arange(T), np.zeros(T), 100.0)
     assert np.all(f[:, MINUTE_FEATURES.index("vwap_dev")] == 0.0)
     assert np.all(np.isfinite(f))
+
+
+def test_time_of_day_is_the_share_of_the_session_elapsed(market):
+    _, minute = market
+    o, h, lo, c, v = _session(minute)
+    args = (o, h, lo, c, v, np.arange(390), np.zeros(390), float(o[0]))
+    tod = [MINUTE_FEATURES.index("tod_sin"), MINUTE_FEATURES.index("tod_cos")]
+    regular = minute_features(*args)
+    assert np.array_equal(regular, minute_features(*args, session_minutes=390))  # the default is a regular XNYS day
+    half = minute_features(*(a[:210] for a in args[:7]), float(o[0]), session_minutes=210)  # an XNYS half day
+    np.testing.assert_array_equal(half[:, :8], regular[:210, :8])  # only the clock differs
+    np.testing.assert_allclose(half[-1, tod], regular[-1, tod], atol=0.02)  # its last minute sits near the close
+    np.testing.assert_allclose(half[105, tod], regular[195, tod])  # half-way is half-way
+    long = minute_features(*(np.resize(a, 510) for a in args[:5]), np.arange(510), np.zeros(510), float(o[0]),
+                           session_minutes=510)  # a London session
+    angle = 2 * np.pi * np.arange(510) / 510
+    np.testing.assert_allclose(long[:, tod], np.stack([np.sin(angle), np.cos(angle)], axis=1))

@@ -18,6 +18,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from runtime_bundle import in_range
 
 from hrm_export.core.budgets import load_budgets
 from hrm_export.core.parity.metrics import decision_stats, merge
@@ -51,8 +52,8 @@ def minutes_for(at: int | None, seed: int = 0) -> np.ndarray:
     return x
 
 
-DAYS = np.random.default_rng(1).normal(size=(len(CASES), 64, 8)).astype(np.float32)
-MINUTES = np.stack([minutes_for(at, i) for i, at in enumerate(CASES.values())])  # (4, T, 11)
+DAYS = in_range(np.random.default_rng(1).normal(size=(len(CASES), 64, 8)).astype(np.float32), "days")
+MINUTES = in_range(np.stack([minutes_for(at, i) for i, at in enumerate(CASES.values())]), "minutes")  # (4, T, 11)
 WANT = list(EXPECTED.values())
 
 

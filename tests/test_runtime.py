@@ -169,7 +169,7 @@ def test_cli_run_bad_input_is_one_line_and_exit_1(tmp_path):
                         str(tmp_path / "days.npy"), "--minutes", str(tmp_path / "minutes.npy")],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 1
-    assert "error: minutes: non-finite value nan at instrument 0, step 0, feature 0" in r.stderr
+    assert "minutes: non-finite value nan at instrument 0, session minute 0, feature 0 (ret_1m)" in r.stderr
     assert "hint: fill or drop missing bars" in r.stderr and "Traceback" not in r.stderr
 
 

@@ -67,11 +67,16 @@ def test_each_bad_push_is_refused_and_the_stream_continues_exactly(runtime):
         assert_same_decisions(line, full)
 
 
-def test_nan_message_names_instrument_step_and_feature(runtime):
-    days, minutes = tokens(2, 4, 3)
-    session = runtime.start_day(days)
-    with pytest.raises(InputError, match=r"non-finite value nan at instrument 1, step 2, feature 5"):
-        session.push(with_value(minutes, float("nan"), (1, 2, 5)), start_minute=0)
+def test_nan_message_names_instrument_session_minute_and_feature(runtime):
+    days, minutes = tokens(2, 4, 203)
+    session = runtime.session(symbols=["AAA", "BBB"]).start_day(days)
+    with pytest.raises(InputError, match=r"non-finite value nan at instrument 'BBB' \(row 1\), session minute 2, "
+                       r"feature 5 \(volume_z\)"):
+        session.push(with_value(minutes[:, :3], float("nan"), (1, 2, 5)), start_minute=0)
+    session.push(minutes[:, :200], start_minute=0)
+    with pytest.raises(InputError, match=r"at instrument 'AAA' \(row 0\), session minute 201, feature 3 \(range\)"):
+        session.push(with_value(minutes[:, 200:203], float("inf"), (0, 1, 3)), start_minute=200)
+    assert session.n_minutes == 200
 
 
 def test_push_before_start_day(runtime):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -12,6 +11,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from hrm_export.bench import BACKENDS, DEFAULT_BACKENDS, PRECISIONS
 from hrm_export.cli.options import ArtifactDirArg, JsonOpt
+from hrm_export.cli.output import json_text
 from hrm_export.core.errors import EXIT_GATE_FAILED, UserError
 from hrm_export.core.parsing import split_ints, split_list
 
@@ -88,7 +88,7 @@ def bench(
 
         atomic_write_text(markdown_out, markdown(report))
     if as_json:
-        print(json.dumps(report, indent=2))
+        print(json_text(report, indent=2))
     else:
         print_report(report, detail=detail)
         if plot:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import warnings
 from pathlib import Path
 from typing import Annotated
@@ -14,6 +13,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from hrm_export.cli.options import CheckpointOpt, JsonOpt, OutDirOpt
+from hrm_export.cli.output import json_text
 from hrm_export.core.errors import EXIT_GATE_FAILED
 from hrm_export.core.parsing import split_list
 from hrm_export.core.specs import MODULES
@@ -93,7 +93,7 @@ def build(
         if issubclass(w.category, UserWarning) and "random-init" in str(w.message):
             err.print(f"[bold yellow]warning:[/] {w.message}", highlight=False)
     if as_json:
-        print(json.dumps(report.to_dict(), indent=2))
+        print(json_text(report.to_dict(), indent=2))
     else:
         _print(report)
     if report.gate_failed:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import warnings
 from pathlib import Path
 from typing import Annotated
@@ -12,6 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from hrm_export.cli.options import CheckpointOpt, JsonOpt, OutDirOpt
+from hrm_export.cli.output import json_text
 from hrm_export.core.parsing import split_list
 from hrm_export.core.specs import MODULES
 from hrm_export.export import DEFAULT_OPSET, DEFAULT_PROFILES
@@ -67,7 +67,7 @@ def export(
         if issubclass(w.category, UserWarning) and "random-init" in str(w.message):
             console.print(f"[bold yellow]warning:[/] {w.message}", highlight=False)
     if as_json:
-        print(json.dumps(manifest.to_dict(), indent=2))
+        print(json_text(manifest.to_dict(), indent=2))
         return
     size = sum((Path(out) / a.path).stat().st_size for a in manifest.artifacts) / 1e6
     Console().print(f"[green]wrote[/] {manifest.path} — {len(manifest.artifacts)} ONNX files, {size:.1f} MB, "

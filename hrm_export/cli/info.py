@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 from rich.console import Console
 from rich.table import Table
 
 from hrm_export.cli.options import CheckpointOpt, JsonOpt
+from hrm_export.cli.output import json_text
 
 
 def info(checkpoint: CheckpointOpt = None, as_json: JsonOpt = False) -> None:
@@ -16,7 +15,7 @@ def info(checkpoint: CheckpointOpt = None, as_json: JsonOpt = False) -> None:
 
     card = model_card(checkpoint)
     if as_json:
-        print(json.dumps(card, indent=2))
+        print(json_text(card, indent=2))
         return
     console = Console()
     console.print(f"[bold]HRM model card[/] — checkpoint: {card['checkpoint']}")

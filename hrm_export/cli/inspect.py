@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -11,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from hrm_export.cli.options import JsonOpt
+from hrm_export.cli.output import json_text
 
 PathArg = Annotated[Path, typer.Argument(help="A bundle directory (with manifest.json), an .onnx file or a .plan.")]
 
@@ -27,7 +27,7 @@ def inspect(path: PathArg, as_json: JsonOpt = False) -> None:
 
     info = describe(path)
     if as_json:
-        print(json.dumps(info, indent=2, default=str))
+        print(json_text(info, indent=2, default=str))
         return
     console = Console()
     if "bundle" in info:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -11,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from hrm_export.cli.options import ArtifactDirArg, JsonOpt
+from hrm_export.cli.output import json_text
 
 app = typer.Typer(help="bf16 / INT8 variants of a bundle: make them, plan their fp32 islands, time the CPU INT8.",
                   no_args_is_help=True)
@@ -62,7 +62,7 @@ def make(
                                  on_step=lambda msg: status.update(msg))
     made = [a for a in manifest.artifacts if a.precision != "fp32"]
     if as_json:
-        print(json.dumps([a.to_dict() for a in made], indent=2))
+        print(json_text([a.to_dict() for a in made], indent=2))
         return
     table = Table("module", "precision", "file", "made by", "kept fp32")
     for a in made:
@@ -106,7 +106,7 @@ def plan(
     result = run_plan(manifest, precision, d, m, load_budgets(budgets), keep_fp32 or (), calibration_method, cal,
                       on_probe=show)
     if as_json:
-        print(json.dumps(result.to_dict(), indent=2))
+        print(json_text(result.to_dict(), indent=2))
         return
     out = Console()
     if not result.feasible:
@@ -143,7 +143,7 @@ def bench_cpu(
     d, m = sample_days(manifest.config, batch, seed=2)
     timings = bench(manifest, [p.strip() for p in precision.split(",")], batch=batch, days=d, minutes=m, runs=runs)
     if as_json:
-        print(json.dumps({"machine": machine(), "backend": "ort-cpu", "timings": [t.to_dict() for t in timings]},
+        print(json_text({"machine": machine(), "backend": "ort-cpu", "timings": [t.to_dict() for t in timings]},
                          indent=2))
         return
     table = Table("module", "precision", "batch", "minutes", "median ms", "p90 ms", "vs fp32",
@@ -185,7 +185,7 @@ def verify(
         plot_error_vs_margin(reports, png)
     passed = bool(reports) and all(r.passed for r in reports)
     if as_json:
-        print(json.dumps({"passed": passed, "reports": [r.to_dict() for r in reports]}, indent=2))
+        print(json_text({"passed": passed, "reports": [r.to_dict() for r in reports]}, indent=2))
     else:
         out = Console()
         for r in reports:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -10,6 +9,7 @@ import typer
 from rich.console import Console
 
 from hrm_export.cli.options import ArtifactDirArg, JsonOpt
+from hrm_export.cli.output import json_text
 from hrm_export.core.backend_registry import BACKENDS
 from hrm_export.core.errors import EXIT_GATE_FAILED, UserError
 from hrm_export.core.parsing import split_list
@@ -81,7 +81,7 @@ def verify(
                          f"{m['backend']}/{m['precision']} vs {m['reference']}: logit error by margin", png)
         console.print(f"error-vs-margin plot: {png}")
     if as_json:
-        print(json.dumps(report.to_dict(), indent=2))
+        print(json_text(report.to_dict(), indent=2))
     else:
         Console().print(report)
     if not report.passed:

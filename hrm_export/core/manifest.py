@@ -63,6 +63,9 @@ class Manifest:
     versions: dict = field(default_factory=dict)
     profiles: dict[str, dict] = field(default_factory=dict)  # name -> Profile.to_dict()
     artifacts: list[Artifact] = field(default_factory=list)
+    # {"days"|"minutes": {feature: [low, high]}}: the valid range of each token feature; the runtime refuses
+    # tokens outside it ({} for a bundle whose tokens are not model_src.features'; docs/runtime.md)
+    token_ranges: dict = field(default_factory=dict)
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
     @property
@@ -107,7 +110,7 @@ class Manifest:
 
     def to_dict(self) -> dict:
         return {"format": FORMAT, "created": self.created, "versions": self.versions, "config": self.config_dict,
-                "checkpoint": self.checkpoint, "profiles": self.profiles,
+                "checkpoint": self.checkpoint, "profiles": self.profiles, "token_ranges": self.token_ranges,
                 "artifacts": [a.to_dict() for a in self.artifacts]}
 
     def save(self) -> Path:
@@ -130,7 +133,8 @@ class Manifest:
                 raise ValueError(f"format {d.get('format')!r}, expected {FORMAT!r}")
             m = cls(dir=dir, config_dict=d["config"], checkpoint=d.get("checkpoint", {}),
                     versions=d.get("versions", {}), profiles=d.get("profiles", {}),
-                    artifacts=[Artifact.from_dict(a) for a in d["artifacts"]], created=d.get("created", ""))
+                    artifacts=[Artifact.from_dict(a) for a in d["artifacts"]], created=d.get("created", ""),
+                    token_ranges=d.get("token_ranges", {}))
             m.config  # noqa: B018 (validates the config early)
         except (ValueError, KeyError, TypeError, AssertionError) as e:
             raise ManifestError(f"{path}: corrupt manifest ({e})",

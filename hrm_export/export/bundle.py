@@ -19,6 +19,7 @@ from hrm_export.core.specs import MODULES, module_specs
 from hrm_export.export import DEFAULT_OPSET, DEFAULT_PROFILES, MIN_OPSET
 from hrm_export.export.onnx_module import export_module
 from model_src.atomic import file_sha256
+from model_src.features import token_ranges
 from model_src.model import LStep
 
 EXPORT_DISTS = ("torch", "onnx", "onnxscript", "onnxruntime", "hrm-export")
@@ -50,7 +51,8 @@ def export_bundle(
     specs = module_specs(cfg)
     torch_modules = {"h_module": model.h, "l_module": model.l, "l_step": LStep(model.l)}
     manifest = Manifest(dir=out_dir, config_dict=cfg.to_dict(), checkpoint=ckpt_record, versions=versions(EXPORT_DISTS),
-                        profiles={p.name: p.to_dict() for p in loaded})
+                        profiles={p.name: p.to_dict() for p in loaded},
+                        token_ranges=token_ranges(cfg.n_day_features, cfg.n_minute_features))
     profile_names = [p.name for p in loaded]
     for name in MODULES:
         t0 = time.perf_counter()

@@ -8,8 +8,10 @@ from hrm_export.runtime.cache import InferenceCache, observation_key
 from hrm_export.runtime.errors import (
     ArtifactMismatchError,
     InputError,
+    NonFiniteOutput,
     NotStartedError,
     ProfileError,
+    RuntimeClosedError,
     SequenceError,
     SessionFullError,
 )
@@ -20,6 +22,7 @@ from hrm_export.runtime.session import Session
 
 __all__ = [
     "ACTIONS", "ArtifactMismatchError", "Decision", "HRMRuntime", "InferenceCache", "InputError", "MemoryGuard",
-    "NotStartedError", "PerformanceMonitor", "ProfileError", "SequenceError", "Session", "SessionFullError",
+    "NonFiniteOutput", "NotStartedError", "PerformanceMonitor", "ProfileError", "RuntimeClosedError", "SequenceError",
+    "Session", "SessionFullError",
     "Timeline", "observation_key",
 ]

@@ -27,8 +27,9 @@ class BarStream:
         self.prev_close = prev  # (B,)
         self.bars = {f: np.zeros((len(prev), 0)) for f in (*FIELDS, "filled")}  # (B, T) each
 
-    def tokens(self, new: dict, start_minute: int) -> tuple[np.ndarray, dict]:
-        """Tokens (B, T_new, F_min) of the new bars and the bar arrays to keep if the push succeeds."""
+    def tokens(self, new: dict, session_minutes: int) -> tuple[np.ndarray, dict]:
+        """Tokens (B, T_new, F_min) of the new bars and the bar arrays to keep if the push succeeds.
+        `session_minutes` is today's length from the calendar: the time-of-day features are the share of it."""
         from model_src.features import minute_features
 
         B = len(self.prev_close)
@@ -57,7 +58,8 @@ class BarStream:
         merged = {f: np.concatenate([self.bars[f], cols[f]], axis=1) for f in cols}  # (B, T + T_new)
         T, t_new = merged["close"].shape[1], cols["close"].shape[1]
         out = np.stack([
-            minute_features(*(merged[f][b] for f in FIELDS), np.arange(T), merged["filled"][b], self.prev_close[b])
+            minute_features(*(merged[f][b] for f in FIELDS), np.arange(T), merged["filled"][b], self.prev_close[b],
+                            session_minutes=session_minutes)
             for b in range(B)
         ])[:, T - t_new:]  # (B, T_new, F_min)
         return out.astype(np.float32), merged

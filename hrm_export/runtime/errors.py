@@ -28,6 +28,10 @@ class NonFiniteOutput(UserError):
     """A backend returned NaN/Inf: no decision is made from it, and the session is left as it was."""
 
 
+class RuntimeClosedError(UserError):
+    """A call on a runtime after close(): it is refused, never served by silently re-opened sessions."""
+
+
 class ArtifactMismatchError(ManifestError):
     """An artifact that does not match what this runtime would run (signature, versions, GPU, hashes)."""
 
@@ -38,6 +42,7 @@ __all__ = [
     "NonFiniteOutput",
     "NotStartedError",
     "ProfileError",
+    "RuntimeClosedError",
     "SequenceError",
     "SessionFullError",
     "UserError",

@@ -23,11 +23,12 @@ import torch
 from hrm_export.backends.base import Backend
 from hrm_export.core.composed import composed
 from hrm_export.core.decisions import Timeline
+from hrm_export.core.errors import UserError
 from hrm_export.core.specs import kv_shape
 from hrm_export.runtime.cache import InferenceCache, observation_key
 from hrm_export.runtime.decide import HEADS, decide, no_halts
-from hrm_export.runtime.errors import InputError
-from hrm_export.runtime.inputs import Limits, as_tokens, check_days, check_session_minutes
+from hrm_export.runtime.errors import RuntimeClosedError
+from hrm_export.runtime.inputs import Limits, as_tokens, check_days, check_int, check_session_minutes, token_books
 from hrm_export.runtime.memory import DEFAULT_LIMIT_BYTES, MemoryGuard
 from hrm_export.runtime.monitor import PerformanceMonitor
 from hrm_export.runtime.session import Session
@@ -42,8 +43,12 @@ class HRMRuntime:
         self, backend: Backend, cfg: HRMConfig, limits: Limits, model_sha256: str, *,
         cache_size: int = 1024, cache_max_age_s: float | None = None,
         memory_limit_bytes: int = DEFAULT_LIMIT_BYTES, reason: str = "", warmup: bool = True,
+        token_ranges: dict | None = None,
     ):
         self.backend, self.cfg, self.limits, self.model_sha256 = backend, cfg, limits, model_sha256
+        # the valid range of each token feature (the bundle's token_ranges; model_src.features' by default)
+        self.books = token_books(token_ranges or {}, cfg, "manifest.json")
+        self._closed = False
         self.reason = reason  # why this backend (auto selection) — also logged
         self.cache = InferenceCache(cache_size, cache_max_age_s)
         self.monitor = PerformanceMonitor()
@@ -68,11 +73,16 @@ class HRMRuntime:
     @classmethod
     def open(cls, directory: str | Path, backend: str = "auto", precision: str = "fp32", **options) -> HRMRuntime:
         """Open an artifact directory written by `hrm-export export`, after checking it (see loader)."""
+        from hrm_export.core.manifest import PRECISIONS, Manifest
         from hrm_export.runtime.loader import open_backend
 
+        if precision not in PRECISIONS:  # before the loader, whose answer would be about backends and installs
+            raise UserError(f"unknown precision {precision!r}", hint=f"use one of {', '.join(PRECISIONS)}")
         opened = open_backend(Path(directory), backend, precision, **{
             k: options.pop(k) for k in ("profile", "device", "compile", "cuda_graphs") if k in options})
-        return cls(opened.backend, opened.cfg, opened.limits, opened.model_sha256, reason=opened.reason, **options)
+        manifest = getattr(opened, "manifest", None) or Manifest.load(directory)
+        return cls(opened.backend, opened.cfg, opened.limits, opened.model_sha256, reason=opened.reason,
+                   token_ranges=manifest.token_ranges, **options)
 
     @classmethod
     def from_model(
@@ -111,8 +121,20 @@ class HRMRuntime:
         return self.backend.precision
 
     def close(self) -> None:
+        """Release the backend. A closed runtime refuses every call (RuntimeClosedError): it never re-opens its
+        sessions behind the caller's back, unchecked; open the bundle again instead."""
+        self._closed = True
         self.backend.deactivate()
         self.cache.clear()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _check_open(self, what: str) -> None:
+        if self._closed:
+            raise RuntimeClosedError(f"{what} on a closed runtime ({self.backend.describe()})",
+                                     hint="open the bundle again: HRMRuntime.open(DIR), which re-checks it")
 
     def __enter__(self) -> HRMRuntime:
         return self
@@ -134,15 +156,17 @@ class HRMRuntime:
 
         The minutes are the session: its close is minute T - 1, where an instrument that has not halted halts
         (model_src.decisions). Pass `session_minutes` when the minutes stop before the close."""
-        d = as_tokens(days, "days", self.cfg.n_day_features)
-        m = as_tokens(minutes, "minutes", self.cfg.n_minute_features, batch=d.shape[0])
+        self._check_open("run_day")
+        d = as_tokens(days, "days", self.cfg.n_day_features, book=self.books.get("days"))
+        m = as_tokens(minutes, "minutes", self.cfg.n_minute_features, batch=d.shape[0], book=self.books.get("minutes"))
         check_days(d, self.limits)
         check_session_minutes(m, self.limits)
-        session_minutes = m.shape[1] if session_minutes is None else session_minutes
-        if not m.shape[1] <= session_minutes <= self.cfg.max_minutes:
-            raise InputError(f"run_day: session_minutes={session_minutes} but {m.shape[1]} minutes were given and "
-                             f"the model takes at most {self.cfg.max_minutes}",
-                             hint="pass the session's length in minutes, at least the minutes given")
+        if session_minutes is None:
+            session_minutes = m.shape[1]
+        else:
+            session_minutes = check_int(session_minutes, "run_day: session_minutes", m.shape[1], self.cfg.max_minutes,
+                                        hint="pass the session's length in minutes, at least the minutes given and at "
+                                        f"most the model's {self.cfg.max_minutes}")
         if day is not None:
             self.cache.set_day(day)
         key = self._key("run_day", d, m)
@@ -163,7 +187,8 @@ class HRMRuntime:
     # -- the steps sessions are made of ------------------------------------------------------------
     def h(self, days, day: object = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """H-module over days (B, D, F_day) → h_tokens (B, D, Ch), γ (B, Cl), β (B, Cl) on the device."""
-        d = as_tokens(days, "days", self.cfg.n_day_features)
+        self._check_open("start_day")
+        d = as_tokens(days, "days", self.cfg.n_day_features, book=self.books.get("days"))
         check_days(d, self.limits)
         if day is not None:
             self.cache.set_day(day)
@@ -184,6 +209,7 @@ class HRMRuntime:
 
     def l_step(self, x: torch.Tensor, h_tokens, gamma, beta, past_kv) -> tuple[Heads, torch.Tensor]:
         """New minutes x (B, T, F_min) after past_kv (L, 2, B, H, P, hd) → heads (B, T, ·), present_kv."""
+        self._check_open("push")
         x = self._dev(x)
         outs, kvs = [], []
         with self.monitor.measure("push"):
@@ -209,6 +235,7 @@ class HRMRuntime:
         return out["h_tokens"], out["film_gamma"], out["film_beta"]
 
     def _infer(self, module: str, feeds: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        self._check_open(module)
         with self._infer_lock, self.monitor.measure(module):
             out = self.backend.infer(module, feeds)
         self.memory.tick()

@@ -8,10 +8,16 @@
 Every push is checked in full before anything runs, and the state is replaced only after the backend
 returned, so a rejected or failed push leaves the session exactly where it was. One lock per session:
 pushes to one session from several threads are serialised; different sessions run in parallel.
+
+Order across threads: a push without start_minute lands at the next minute, which is only well defined when one
+thread feeds the session. So each day the first thread that pushes without start_minute owns that unnumbered
+stream; a push without start_minute from any other thread is refused (SequenceError), never silently put in
+lock order. Pushes that pass start_minute are checked against it and may come from any thread.
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 
 import numpy as np
@@ -20,8 +26,8 @@ import torch
 from hrm_export.core.decisions import NOT_HALTED, Decision, Timeline
 from hrm_export.core.session_rule import session_overflow
 from hrm_export.runtime.decide import decide
-from hrm_export.runtime.errors import InputError, NotStartedError, SequenceError, SessionFullError
-from hrm_export.runtime.inputs import as_tokens
+from hrm_export.runtime.errors import NotStartedError, ProfileError, SequenceError, SessionFullError
+from hrm_export.runtime.inputs import as_tokens, check_int
 
 
 class Session:
@@ -36,6 +42,7 @@ class Session:
         self.session_minutes = 0  # today's session length: its close is minute session_minutes - 1
         self.last: Decision | None = None
         self._bars = None  # BarStream when the day was started with prev_close (push_bars)
+        self._feeder: int | None = None  # the thread that pushes without start_minute today (see the module doc)
 
     # -- state -----------------------------------------------------------------------------------
     @property
@@ -66,12 +73,10 @@ class Session:
         """
         rt = self.runtime
         full = rt.limits.total_minutes
-        session_minutes = full if session_minutes is None else session_minutes
-        if isinstance(session_minutes, bool) or not isinstance(session_minutes, (int, np.integer)) \
-                or not 1 <= session_minutes <= full:
-            raise InputError(f"start_day: session_minutes={session_minutes!r}, expected an int in 1..{full}",
-                             hint=f"pass today's number of session minutes (at most {full}, profile "
-                             f"{rt.limits.profile!r})")
+        session_minutes = full if session_minutes is None else check_int(
+            session_minutes, "start_day: session_minutes", 1, full,
+            hint=f"pass today's number of session minutes (at most {full}: profile {rt.limits.profile!r}, model "
+            f"max_minutes={rt.cfg.max_minutes}; a longer session needs a model and profile configured for it)")
         bars = None
         if prev_close is not None:
             from hrm_export.runtime.bars import BarStream
@@ -85,7 +90,7 @@ class Session:
         with self._lock:
             self._film, self._kv = (h_tokens, gamma, beta), kv
             self._halt_minute = np.full(gamma.shape[0], NOT_HALTED, dtype=np.int64)
-            self.day, self.last, self._bars = day, None, bars
+            self.day, self.last, self._bars, self._feeder = day, None, bars, None
             self.session_minutes = int(session_minutes)
         return self
 
@@ -100,14 +105,15 @@ class Session:
 
     def push_bars(self, bars: dict, start_minute: int | None = None) -> Decision:
         """Raw minute bars {open, high, low, close, volume[, filled]}, each (B, T_new) (or (T_new,) for one
-        instrument) → tokens via model_src.features → push(). Needs start_day(..., prev_close=...)."""
+        instrument) → tokens via model_src.features → push(). Needs start_day(..., prev_close=...); the time-of-day
+        features use the session length of start_day(..., session_minutes=N) (a half day is its own length)."""
         with self._lock:
             if self._film is not None and self._bars is None:
                 raise NotStartedError("push_bars needs the previous close: the day was not started with prev_close",
                                       hint="call session.start_day(days, prev_close=[...]) before pushing bars")
             if self._film is None:
                 return self._push(None, start_minute)  # raises NotStartedError
-            tokens, merged = self._bars.tokens(bars, self.n_minutes)
+            tokens, merged = self._bars.tokens(bars, self.session_minutes)
             line = self._push(tokens, start_minute)
             self._bars.commit(merged)  # only after the push succeeded: a refused push keeps the bars as they were
             return line.last()
@@ -127,7 +133,17 @@ class Session:
             raise NotStartedError("push before start_day: the session has no day conditioning yet",
                                   hint="call session.start_day(days) once per day before pushing minutes")
         n = self.n_minutes
-        x = as_tokens(minutes, "minutes", rt.cfg.n_minute_features, batch=self.batch)
+        feeder = threading.get_ident()
+        if start_minute is None and self._feeder not in (None, feeder):
+            raise SequenceError(f"push without start_minute from thread {feeder}, but thread {self._feeder} feeds this "
+                                "session's minutes: pushes from two threads would be ordered by chance",
+                                hint=f"pass start_minute (the next minute is {n}) with every push from several "
+                                "threads, or push from one thread")
+        if start_minute is not None:
+            start_minute = check_int(start_minute, "push: start_minute", 0, sys.maxsize,
+                                     hint=f"pass the session minute of the first pushed minute as an int (next: {n})")
+        x = as_tokens(minutes, "minutes", rt.cfg.n_minute_features, batch=self.batch,
+                      book=rt.books.get("minutes"), first=n, symbols=self.symbols)
         t_new = x.shape[1]
         if start_minute is not None and start_minute != n:
             what = "repeats minutes already pushed" if start_minute < n else f"skips {start_minute - n} minute(s)"
@@ -140,10 +156,18 @@ class Session:
         if session_overflow(n, t_new, total):
             raise SessionFullError(f"push of {t_new} minute(s) at minute {n} passes the session's {total} minutes",
                                    hint=f"push at most {total - n} more")
+        if rt.limits.past_needed(n, t_new) > rt.limits.max_past:
+            raise ProfileError(f"push of {t_new} minute(s) at minute {n}: an l_step call would follow "
+                               f"{rt.limits.past_needed(n, t_new)} cached minutes, profile {rt.limits.profile!r} "
+                               f"admits {rt.limits.max_past}",
+                               hint="open the bundle with a profile whose past_minutes reach the session's length "
+                               "minus one, or export with one (docs/runtime.md)")
         h_tokens, gamma, beta = self._film
         heads, kv = rt.l_step(x, h_tokens, gamma, beta, self._kv)  # may raise: state untouched so far
         line = decide("l_step", heads, n, self._halt_minute, total, self.symbols)  # may raise: still untouched
         self._kv, self._halt_minute = kv, line.halt_minute.copy()
         self.last = line.last()
+        if start_minute is None:
+            self._feeder = feeder
         return line
 
