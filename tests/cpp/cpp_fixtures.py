@@ -67,9 +67,12 @@ def halting_model():
 
 
 def tokens(seed: int = 7) -> tuple[np.ndarray, np.ndarray]:
+    """Random tokens inside each feature's valid range (the runtimes refuse others), halting feature set."""
+    from runtime_bundle import in_range
+
     g = np.random.default_rng(seed)
-    days = g.standard_normal((4, 8, 8)).astype(np.float32)
-    minutes = g.standard_normal((4, SESSION, 11)).astype(np.float32)
+    days = in_range(g.standard_normal((4, 8, 8)).astype(np.float32), "days")
+    minutes = in_range(g.standard_normal((4, SESSION, 11)).astype(np.float32), "minutes")
     minutes[:, :, HALT_FEATURE] = -1.0
     for b, ts in HALT_MINUTES.items():
         minutes[b, ts, HALT_FEATURE] = 1.0
