@@ -29,8 +29,16 @@ printf 'step\tstatus\texit_code\tseconds\tnote\n' > "$OUT/steps.tsv"
 export PYTHONPATH="$HERE${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 COLUMNS=160
 HRM=("$PY" -m hrm_export)
 
-# Wheels carried along for what the GPU image lacks (benchmarks/carry_wheels.sh makes engines/wheels on the host).
-if [[ -d "$HERE/engines/wheels" ]] && ls "$HERE"/engines/wheels/*.whl > /dev/null 2>&1; then
+# What the steps import. The GPU image lacks pydantic: wheels carried along in engines/wheels (made on the host by
+# benchmarks/carry_wheels.sh) are installed for whatever is missing, into the scratch folder.
+missing() {
+  "$PY" - "$@" <<'EOF'
+import importlib.util, sys
+print(" ".join(m for m in sys.argv[1:] if importlib.util.find_spec(m) is None))
+EOF
+}
+NEEDED=(torch numpy typer rich psutil safetensors pydantic pandas)
+if [[ -n "$(missing "${NEEDED[@]}")" ]] && ls "$HERE"/engines/wheels/*.whl > /dev/null 2>&1; then
   "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$WORK/site" \
     "$HERE"/engines/wheels/*.whl >> "$OUT/run.log" 2>&1 && export PYTHONPATH="$PYTHONPATH:$WORK/site"
 fi
@@ -69,6 +77,13 @@ fi
 # 1. Where this ran: GPU, driver, versions, the TensorRT library this machine would use and its answer.
 { nvidia-smi 2>&1 || echo "nvidia-smi: not available"; echo; git -C "$HERE" rev-parse HEAD 2>&1; } \
   > "$OUT/environment.txt"
+lacking=$(missing "${NEEDED[@]}")
+if [[ -n "$lacking" ]]; then  # nothing below can run: say what to carry, and stop with the summary
+  printf 'requirements\terror\t1\t0\terror: missing Python packages: %s; hint: run benchmarks/carry_wheels.sh on the host and carry engines/wheels\n' \
+    "$lacking" >> "$OUT/steps.tsv"
+  "$PY" "$HERE/benchmarks/gpu_run.py" summary "$WORK" "$OUT" --seconds "$(( $(date +%s) - START ))"
+  exit 1
+fi
 step environment 60 "$PY" "$HERE/benchmarks/gpu_run.py" environment --device "$DEVICE"
 
 # 2. The default bundle, exported here (ONNX + manifest with the latency and throughput profiles). If export cannot

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,3 +57,21 @@ def test_dry_run_writes_every_result_into_one_folder(tmp_path):
     assert '"device_class": "cpu-' in env_text and '"tensorrt_library"' in env_text
     results = (out / "results.md").read_text()
     assert "| verify-bf16 | ok | 0 |" in results and "**PASSED**" in results and "## bench" in results
+
+
+def test_a_machine_without_the_packages_gets_one_line_and_a_summary(tmp_path):
+    """On an image that lacks what the steps import (and no wheels fit it), the run stops at once and says what
+    to carry, still leaving results.md: a plain interpreter without torch stands in for such an image."""
+    bare = next((p for p in ("/usr/bin/python3", "/bin/python3") if Path(p).is_file()), None)
+    if bare is None or subprocess.run([bare, "-c", "import torch"], capture_output=True).returncode == 0:
+        pytest.skip("needs a Python without torch")
+    out = tmp_path / "results"
+    env = {**os.environ, "DEVICE": "cpu", "OUT": str(out), "PYTHON": bare, "WORK": str(tmp_path / "work")}
+    env.pop("PYTHONPATH", None)
+    p = subprocess.run(["bash", str(ROOT / "benchmarks" / "run_gpu.sh")], cwd=ROOT, env=env, capture_output=True,
+                       text=True, timeout=120)
+    assert p.returncode == 1, p.stderr
+    steps = list(csv.DictReader((out / "steps.tsv").open(), delimiter="\t"))
+    assert [(s["step"], s["status"]) for s in steps] == [("requirements", "error")]
+    assert "missing Python packages: torch numpy" in steps[0]["note"] and "carry_wheels.sh" in steps[0]["note"]
+    assert "| requirements | error |" in (out / "results.md").read_text()
