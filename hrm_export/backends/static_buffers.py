@@ -4,9 +4,9 @@ A captured graph reads its inputs from (and, for TensorRT, writes its outputs to
 replay first copies the caller's tensors in, and clones the outputs out. One buffer per graph would cost, for a
 streaming day at batch 1, the sum of 390 growing K/V caches (≈1.7 GB; ×B at batch B). Instead every graph uses
 the start of one buffer per name, grown by doubling when a larger shape comes: graphs captured on an outgrown
-buffer keep it alive, so all of them together stay under four times the largest tensor. Sharing is safe because a backend
-replays its graphs one at a time, on one stream, copying inputs in right before a replay and outputs out right
-after it.
+buffer keep it alive, so all of them together stay under four times the largest tensor. Sharing is safe because
+a backend replays its graphs one at a time, in stream order, copying inputs in right before a replay and outputs
+out right after it.
 """
 
 from __future__ import annotations

@@ -156,6 +156,8 @@ class TrtBackend(Backend):
         return ctx
 
     def deactivate(self) -> None:
+        if self._static is not None:
+            self._stream.synchronize()  # nothing enqueued may still use what is freed below
         self._modules = {}  # graphs, contexts, then engines and their runtimes go, in that order
         if self._static is not None:
             self._static.clear()
@@ -175,7 +177,7 @@ class TrtBackend(Backend):
         current = torch.cuda.current_stream(dev)
         self._stream.wait_stream(current)  # feeds were written on torch's stream
         if self.cuda_graphs:
-            outputs = self._replay(m, idx, shapes, inputs)
+            outputs = self._replay(m, idx, shapes, inputs)  # the graph's own buffers: copied out below
         else:
             ctx = m.contexts[idx]
             outputs = self._bind(ctx, m, inputs)
@@ -184,6 +186,8 @@ class TrtBackend(Backend):
         for t in inputs:
             t.record_stream(self._stream)  # keep the feed memory alive until the plan has read it
         current.wait_stream(self._stream)  # results are ready for whatever torch does next
+        if self.cuda_graphs:  # copied on torch's stream, which the next replay waits for before it overwrites them
+            return {n: o.clone() if o.dtype == torch.float32 else o.float() for n, o in outputs.items()}
         return {n: o if o.dtype == torch.float32 else o.float() for n, o in outputs.items()}
 
     def _choose(self, m: _Module, module: str, shapes: Shapes) -> int:
@@ -223,7 +227,7 @@ class TrtBackend(Backend):
             for buf, t in zip(g.inputs, inputs, strict=True):
                 buf.copy_(t, non_blocking=True)
             g.graph.replay()
-            return {n: o.clone() for n, o in g.outputs.items()}  # the graph's outputs are rewritten next replay
+        return g.outputs
 
     def _capture(self, m: _Module, idx: int, inputs: list[Tensor]) -> _Graph:
         ctx = self._context(m, idx)  # its own context: a graph bakes shapes and addresses in
