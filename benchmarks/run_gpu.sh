@@ -12,7 +12,8 @@
 #
 # $OUT ends with at most 8 files: results.md (read this first), steps.tsv, environment.txt, run.log,
 # verify.json (every verify report, by step), bench.json (every bench report, by step), bench.png.
-# Exit code: 0 every step ran and passed its gate, 3 a parity or latency gate failed, 1 a step failed or timed out.
+# Exit code: 0 every step ran and passed its gate, 3 a parity or latency gate failed, 1 a step failed, timed out or
+# found no time left.
 set -uo pipefail
 
 OUT="${OUT:-gpu-results}"
@@ -43,15 +44,23 @@ if [[ -n "$(missing "${NEEDED[@]}")" ]] && ls "$HERE"/engines/wheels/*.whl > /de
     "$HERE"/engines/wheels/*.whl >> "$OUT/run.log" 2>&1 && export PYTHONPATH="$PYTHONPATH:$WORK/site"
 fi
 
-# step NAME CAP_S COMMAND...: run COMMAND (stdout to $WORK/NAME.json, stderr to run.log) under a timeout of
-# CAP_S or what is left of BUDGET_S, whichever is less; record its status, exit code and seconds in steps.tsv.
+# step NAME CAP_S[:MIN_S] COMMAND...: run COMMAND (stdout to $WORK/NAME.json, stderr to run.log) under a timeout
+# of CAP_S or what is left of BUDGET_S, whichever is less; record its status, exit code and seconds in steps.tsv.
+# With less than 10 s left a step is not started (status no-time, a failure); CAP_S:MIN_S marks an optional step,
+# skipped when less than MIN_S is left.
 step() {
-  local name=$1 cap=$2; shift 2
+  local name=$1 cap=${2%%:*} least=10 status=no-time
+  [[ "$2" == *:* ]] && least=${2#*:} status=skipped
+  shift 2
   local left=$(( BUDGET_S - ($(date +%s) - START) - 15 ))  # 15 s kept for the summary
   (( cap > left )) && cap=$left
-  if (( cap < 10 )); then skip "$name" "no time left in BUDGET_S=$BUDGET_S"; return; fi
+  if (( cap < least )); then
+    printf '%s\t%s\t\t0\t%s\n' "$name" "$status" "not started: ${left} s left of BUDGET_S=$BUDGET_S" \
+      >> "$OUT/steps.tsv"
+    echo "$name: not started (no time left)" >&2; return
+  fi
   echo "== $name (up to ${cap} s): $*" >> "$OUT/run.log"
-  local t0 rc status note=""
+  local t0 rc note=""
   t0=$(date +%s)
   timeout --kill-after=10 "$cap" "$@" > "$WORK/$name.json" 2> "$WORK/$name.err"
   rc=$?
@@ -104,22 +113,36 @@ else
   skip verify-bf16-graphs "CUDA graphs need a CUDA device"
 fi
 
-# 4. Latency, throughput and device memory: eager and CUDA graphs first (bounded), then all three with torch.compile
-#    side by side, last, in whatever time is left (cold compiles are the one cost not measured before a GPU run).
+# 4. Latency, throughput and device memory: eager and CUDA graphs side by side (bounded in time); all three with
+#    torch.compile come last (step 6).
 step bench 180 "${HRM[@]}" bench "$BUNDLE" --device "$DEVICE" --backend torch,torch-graphs --precision fp32,bf16 \
   "${BENCH[@]}" --plot "$OUT/bench.png" --markdown "$WORK/bench.md" --json
+# 5. The CUDA tests of the suite (runtime streaming with and without graphs, the CUDA candidate's verify) on the
+#    tiny model: the code paths the figures above rest on, as assertions.
+if (( on_gpu )); then
+  step gpu-tests 150 "$PY" -m pytest -q -m gpu -p no:cacheprovider "$HERE/tests/test_runtime_streaming.py" \
+    "$HERE/tests/test_verify_torch_candidate.py"
+else
+  skip gpu-tests "the gpu-marked tests need a CUDA device"
+fi
+
 # Issue 19's fixed-capacity streaming step ("static-cache step"): when it lands as a bench backend or cell, it
 # appears in both bench steps by itself; if it comes as its own command, add one line here, e.g.
 #   step bench-static-cache 120 "${HRM[@]}" bench "$BUNDLE" --device "$DEVICE" --backend <its backend> ... --json
 # (steps named verify-* and bench* are collected into verify.json / bench.json and results.md by the summary).
+
+# 6. What was never timed before a GPU run comes last, in whatever time is left: torch.compile's cold compiles.
 if (( on_gpu )) || [[ "$QUICK" != 1 ]]; then
   step bench-all 600 "${HRM[@]}" bench "$BUNDLE" --device "$DEVICE" --backend torch,torch-graphs,torch-compile \
     --precision fp32,bf16 "${BENCH[@]}" --markdown "$WORK/bench-all.md" --json
+  step verify-bf16-compile 150:60 "${HRM[@]}" verify "$BUNDLE" --backend torch --precision bf16 --device "$DEVICE" \
+    --compile "${VERIFY[@]}" --json
 else
   skip bench-all "torch.compile takes minutes on a CPU; the reduced dry run leaves it out"
+  skip verify-bf16-compile "torch.compile takes minutes on a CPU; the reduced dry run leaves it out"
 fi
 
-# 5. One summary: results.md, verify.json, bench.json; the exit code from the steps.
+# 7. One summary: results.md, verify.json, bench.json; the exit code from the steps.
 "$PY" "$HERE/benchmarks/gpu_run.py" summary "$WORK" "$OUT" --seconds "$(( $(date +%s) - START ))"
 rc=$?
 echo "results in $OUT ($(( $(date +%s) - START )) s); exit code $rc" >&2

@@ -75,3 +75,18 @@ def test_a_machine_without_the_packages_gets_one_line_and_a_summary(tmp_path):
     assert [(s["step"], s["status"]) for s in steps] == [("requirements", "error")]
     assert "missing Python packages: torch numpy" in steps[0]["note"] and "carry_wheels.sh" in steps[0]["note"]
     assert "| requirements | error |" in (out / "results.md").read_text()
+
+
+def test_the_time_budget_holds_and_says_what_it_left_out(tmp_path):
+    """With no time left in BUDGET_S no step starts: each says so, the summary is still written, exit 1."""
+    out = tmp_path / "results"
+    env = {**os.environ, "DEVICE": "cpu", "QUICK": "1", "OUT": str(out), "PYTHON": sys.executable,
+           "WORK": str(tmp_path / "work"), "BUDGET_S": "20"}
+    p = subprocess.run(["bash", str(ROOT / "benchmarks" / "run_gpu.sh")], cwd=ROOT, env=env, capture_output=True,
+                       text=True, timeout=120)
+    assert p.returncode == 1, p.stderr
+    steps = {s["step"]: s for s in csv.DictReader((out / "steps.tsv").open(), delimiter="\t")}
+    assert {k for k, s in steps.items() if s["status"] == "no-time"} == {
+        "environment", "export", "bundle-without-onnx", "verify-fp32", "verify-bf16", "bench"}
+    assert "s left of BUDGET_S=20" in steps["export"]["note"]
+    assert "| export | no-time |" in (out / "results.md").read_text()
