@@ -1,13 +1,16 @@
-"""Plan headers read without TensorRT (synthetic bytes in the layout trtexec reads), refusal of non-plans, and
-the rules that refuse a plan built by another TensorRT release or for another compute capability."""
+"""Plan headers read without TensorRT (synthetic bytes in the layout trtexec reads), refusal of non-plans, the
+rules that refuse a plan built by another TensorRT release or for another compute capability, and the same
+rules as advice (one line, never raised) for where TensorRT itself decides."""
 
 from __future__ import annotations
 
 import struct
 
 import pytest
+import torch
 
-from hrm_export.tensorrt.compat import check_plan_runnable, rebuild_command
+from hrm_export.core.backend_registry import tensorrt_module
+from hrm_export.tensorrt.compat import check_plan_runnable, plan_problem, rebuild_command, record_problem
 from hrm_export.tensorrt.plan_header import HEADER_SIZE, PlanError, parse_plan_header, read_plan_header
 
 
@@ -104,15 +107,38 @@ def test_header_disagreeing_with_the_manifest_is_refused(plan):
         runnable(plan, built_version="11.4.0.106", running_version="11.4.0.106")
 
 
-def test_describe_plan_without_tensorrt_shows_header_and_manifest_record(tmp_path):
+def test_the_rules_as_advice_return_one_line_and_never_raise(tmp_path, plan):
+    """Where TensorRT is installed the header is advice: what the strict check raises comes back as text."""
+    odd = tmp_path / "future.plan"
+    odd.write_bytes(plan_bytes(serialization=7))
+    facts = dict(built_version="10.13.0.35", built_cc="9.0", running_version="10.13.0.35", running_cc=(9, 0))
+    assert "serialization version 7 has no known header layout" in plan_problem(odd, **facts)
+    assert plan_problem(plan, **facts) is None
+    assert "running TensorRT 11.4.0.106" in plan_problem(plan, **{**facts, "running_version": "11.4.0.106"})
+    assert "bad TensorRT version 'x.y'" in plan_problem(plan, **{**facts, "built_version": "x.y"})
+    assert "\n" not in plan_problem(odd, **facts)
+
+
+def test_manifest_record_rules_and_the_lean_runtime(plan):
+    record = {"tensorrt_version": "10.13.0.35", "compute_capability": "9.0"}
+    assert record_problem(plan, record, "10.13.0.35", (9, 0)) is None
+    assert "records no compute_capability" in record_problem(plan, {"tensorrt_version": "10.13.0.35"}, "10.13.0.35",
+                                                             (9, 0))
+    lean = record_problem(plan, record, "10.13.0.35", (9, 0), lean=True)
+    assert "lean runtime (tensorrt_lean 10.13.0.35) runs only version-compatible plans" in lean
+    vc = {**record, "version_compatible": True}
+    assert record_problem(plan, vc, "10.14.1.2", (9, 0), lean=True) is None  # a later 10.x lean runtime runs it
+    assert "same major" in record_problem(plan, vc, "11.4.0.106", (9, 0), lean=True)
+
+
+def test_describe_plan_without_a_gpu_shows_header_and_manifest_record(tmp_path):
     from hrm_export.core.manifest import Artifact, Manifest
-    from hrm_export.tensorrt.builder import tensorrt_version
     from hrm_export.tensorrt.plan_info import describe_plan
     from model_src.atomic import file_sha256
     from model_src.config import tiny_config
 
-    if tensorrt_version() is not None:
-        pytest.skip("TensorRT installed: describe_plan deserializes instead (tests/tensorrt_plans)")
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is visible: describe_plan deserializes instead (tests/tensorrt_plans)")
     plan = tmp_path / "h_module.bf16.plan"
     plan.write_bytes(plan_bytes((11, 4, 0, 106)))
     m = Manifest(dir=tmp_path, config_dict=tiny_config().to_dict())
@@ -123,6 +149,9 @@ def test_describe_plan_without_tensorrt_shows_header_and_manifest_record(tmp_pat
     assert info["tensorrt_version"] == "11.4.0.106" and info["bytes"] == len(plan_bytes())
     assert info["manifest"]["module"] == "h_module" and info["manifest"]["sha256_matches"]
     assert info["manifest"]["extra"]["compute_capability"] == "9.0"
-    assert "TensorRT is not installed" in info["note"] and "pip install tensorrt-cu" in info["note"]
+    if tensorrt_module() is None:
+        assert "TensorRT is not installed" in info["note"] and "pip install tensorrt-cu" in info["note"]
+    else:  # a TensorRT library (here: the lean runtime) is installed, but nothing to run it on
+        assert info["note"].startswith(f"{tensorrt_module()} ") and "no CUDA GPU is visible" in info["note"]
     plan.write_bytes(plan_bytes((11, 4, 0, 107)))  # changed after the build
     assert describe_plan(plan)["manifest"]["sha256_matches"] is False

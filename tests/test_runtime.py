@@ -15,11 +15,15 @@ from runtime_bundle import copy_bundle, tiny_bundle, tiny_runtime_model, tokens
 from typer.testing import CliRunner
 
 from hrm_export.cli import app
+from hrm_export.core.backend_registry import tensorrt_module
 from hrm_export.core.errors import ManifestError, UserError
 from hrm_export.core.manifest import Artifact, Manifest
 from hrm_export.runtime import ArtifactMismatchError, HRMRuntime
 from model_src.atomic import file_sha256
 from model_src.config import tiny_config
+
+# Why TensorRT cannot run on this CPU machine: no library at all, or (with the lean runtime of the [dev] extra) no GPU.
+TRT_HERE = "TensorRT is not installed" if tensorrt_module() is None else "no CUDA GPU is visible"
 
 
 def edit_manifest(bundle, change) -> None:
@@ -33,7 +37,7 @@ def test_auto_picks_the_fastest_available_backend_and_says_why(caplog):
     with caplog.at_level(logging.INFO, logger="hrm_export.runtime"):
         rt = HRMRuntime.open(tiny_bundle())
     assert rt.backend_name == "ort-cpu"  # no TensorRT, no CUDA here: ORT CPU beats eager PyTorch
-    assert "tensorrt: TensorRT is not installed" in rt.reason and "ort-cuda:" in rt.reason
+    assert f"tensorrt: {TRT_HERE}" in rt.reason and "ort-cuda:" in rt.reason
     assert "backend auto: picked ort-cpu" in caplog.text
     assert rt.limits.profile == "latency" and rt.limits.batch == 8 and rt.limits.days == rt.cfg.max_days
     assert HRMRuntime.open(tiny_bundle(), profile="throughput").limits.batch == 128
@@ -119,8 +123,8 @@ def test_tensorrt_plans_need_tensorrt(tmp_path):
         import tensorrt  # noqa: F401
     except ImportError:
         rt = HRMRuntime.open(bundle)
-        assert rt.backend_name != "tensorrt" and "tensorrt: TensorRT is not installed" in rt.reason
-        with pytest.raises(UserError, match="backend tensorrt cannot run fp32 here: TensorRT is not installed"):
+        assert rt.backend_name != "tensorrt" and f"tensorrt: {TRT_HERE}" in rt.reason
+        with pytest.raises(UserError, match=f"backend tensorrt cannot run fp32 here: {TRT_HERE}"):
             HRMRuntime.open(bundle, backend="tensorrt")
 
 

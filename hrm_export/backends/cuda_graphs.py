@@ -5,9 +5,11 @@ replaying a captured graph launches the whole step at once. Shapes are exact buc
 and the K/V length are part of the step, so a graph for past_minutes = P only serves P — captured on first
 use and kept in an LRU of `max_graphs` (a day at batch 1 needs 390 l_step graphs, ~2 per minute bucket).
 
-All graphs share one memory pool. That is safe here because every replay happens under one lock and its
-outputs are cloned before the next replay: a later graph may reuse an earlier one's output memory, never
-while those outputs are still to be read. Only runs on a CUDA machine.
+All graphs share one memory pool for what they compute, and one static buffer per input name for what they
+read (static_buffers.py). That is safe here because every replay happens under one lock, copies its inputs in
+right before it and clones its outputs right after: a later graph may reuse an earlier one's memory, never
+while it is still to be read. So memory stays bounded by the largest shape, not by the number of buckets.
+Only runs on a CUDA machine.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import torch
 from torch import Tensor
 
 from hrm_export.backends.base import Backend
+from hrm_export.backends.static_buffers import StaticBuffers
 
 
 @dataclass
@@ -36,6 +39,7 @@ class CudaGraphBackend(Backend):
         self._graphs: OrderedDict[tuple, _Captured] = OrderedDict()
         self._lock = threading.Lock()
         self._pool = None
+        self._static = StaticBuffers(self.device)
         self.captures = 0
 
     def activate(self) -> None:
@@ -45,6 +49,7 @@ class CudaGraphBackend(Backend):
     def deactivate(self) -> None:
         with self._lock:
             self._graphs.clear()
+            self._static.clear()
         self.inner.deactivate()
 
     def describe(self) -> str:
@@ -68,7 +73,7 @@ class CudaGraphBackend(Backend):
             return {name: out.clone() for name, out in captured.outputs.items()}
 
     def _capture(self, module: str, feeds: dict[str, Tensor]) -> _Captured:
-        static = {name: t.detach().to(self.device).clone() for name, t in feeds.items()}
+        static = {name: self._static.view(name, tuple(t.shape), t.dtype).copy_(t) for name, t in feeds.items()}
         side = torch.cuda.Stream()  # warm-up runs (lazy init, autotuning) must happen off the capture stream
         side.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(side):

@@ -42,3 +42,6 @@ class TorchBackend(Backend):
 
     def deactivate(self) -> None:
         self._modules = {}
+
+    def describe(self) -> str:
+        return super().describe() + ("+compile" if self.compile else "")

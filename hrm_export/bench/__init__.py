@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-BACKENDS = ("torch", "torch-compile", "ort-cpu", "ort-cuda", "tensorrt")
+BACKENDS = ("torch", "torch-compile", "torch-graphs", "ort-cpu", "ort-cuda", "tensorrt")  # torch-graphs: CUDA only
 DEFAULT_BACKENDS = ("torch", "ort-cpu", "ort-cuda", "tensorrt")  # torch-compile: minutes of compiling, opt in
 PRECISIONS = ("fp32", "bf16", "int8-cpu", "int8")
 

@@ -37,7 +37,7 @@ def candidates(manifest: Manifest, reference: HRM, opts) -> list[Candidate]:
     """Every backend × precision asked for, each either buildable here or carrying its skip reason."""
     out: list[Candidate] = []
     for name in opts.backends:
-        registry_name = "torch" if name == "torch-compile" else name
+        registry_name = "torch" if name.startswith("torch") else name
         precs = [p for p in opts.precisions if p in RUNS[registry_name] or (name == "ort-cpu" and p == "bf16")]
         if not precs:
             continue
@@ -58,27 +58,30 @@ def _candidate(name: str, prec: str, manifest: Manifest, reference: HRM, opts) -
         # 2-core CPU), but int8-cpu is faster still and closer to fp32, so one INT8 row per backend is enough.
         return Candidate(name, prec, reason="Q/DQ int8 is the TensorRT artifact; on this provider int8-cpu is the "
                          "faster INT8 route (time both: hrm-export precision bench-cpu, or --precision int8)")
-    registry_name = "torch" if name == "torch-compile" else name
+    registry_name = "torch" if name.startswith("torch") else name
     device = opts.device if registry_name in ("torch", "tensorrt", "ort-cuda") else "cpu"
     why = unavailable(registry_name, prec, manifest, device if registry_name == "torch" else None)
+    graphs = name == "torch-graphs"
+    if graphs and not why and not device.startswith("cuda"):
+        why = "CUDA graphs need a CUDA device (bench --device cuda)"
     if why:
         return Candidate(name, prec, reason=why)
     compile_ = name == "torch-compile"
     threads = opts.threads or 0
 
     def make() -> Backend:
-        return make_backend(registry_name, manifest, prec, device, compile=compile_, intra_op_threads=threads,
-                            model=reference)
+        return make_backend(registry_name, manifest, prec, device, compile=compile_, cuda_graphs=graphs,
+                            intra_op_threads=threads, model=reference)
 
-    return Candidate(name, prec, make, facts=_facts(registry_name, compile_, threads, device))
+    return Candidate(name, prec, make, facts=_facts(registry_name, compile_, threads, device, graphs))
 
 
-def _facts(name: str, compile_: bool, threads: int, device: str) -> dict:
+def _facts(name: str, compile_: bool, threads: int, device: str, graphs: bool = False) -> dict:
     on_gpu = device.startswith("cuda")
     if name == "torch":
         moves = ({"in": "none: feeds built on the device before timing", "out": "none: outputs stay on the device"}
                  if on_gpu else {"in": "none (host memory)", "out": "none (host memory)"})
-        return {"threads": torch.get_num_threads(), "compile": compile_, "cuda_graphs": False, "transfers": moves}
+        return {"threads": torch.get_num_threads(), "compile": compile_, "cuda_graphs": graphs, "transfers": moves}
     if name == "tensorrt":
         return {"threads": "n/a", "compile": False, "cuda_graphs": False,
                 "transfers": {"in": "none: device tensors bound by pointer", "out": "none: outputs stay on the device"}}

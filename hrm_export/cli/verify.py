@@ -33,6 +33,13 @@ ThreadsOpt = Annotated[int, typer.Option("--threads", help="ONNX Runtime intra-o
 PngOpt = Annotated[Path | None, typer.Option(
     "--png", help="Also draw the logit error against the reference's logit margin (per margin bin) to this PNG.")]
 NoStreamOpt = Annotated[bool, typer.Option("--no-streaming", help="Skip the chained l_step session checks.")]
+DeviceOpt = Annotated[str | None, typer.Option(
+    "--device", help="Where the torch candidate runs: cpu, cuda or cuda:N (default: cuda if present, else cpu). "
+    "The reference always runs fp32 on the CPU.")]
+CompileOpt = Annotated[bool, typer.Option(
+    "--compile", help="torch.compile the torch candidate (dynamic shapes; the first calls compile).")]
+CudaGraphsOpt = Annotated[bool, typer.Option(
+    "--cuda-graphs", help="Replay captured CUDA graphs, one per input-shape bucket (torch on cuda, or tensorrt).")]
 
 
 def verify(
@@ -49,6 +56,9 @@ def verify(
     save_module: SaveModuleOpt = "l_module",
     threads: ThreadsOpt = 0,
     no_streaming: NoStreamOpt = False,
+    device: DeviceOpt = None,
+    compile: CompileOpt = False,
+    cuda_graphs: CudaGraphsOpt = False,
     png: PngOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -58,9 +68,14 @@ def verify(
     max and random ones), per module, composed H → FiLM → L, and streaming; max abs / rel error, cosine and
     trading decisions are judged against the budgets. Ends with PASSED or FAILED; exit 3 on FAILED.
 
+    PyTorch itself is a candidate too (--backend torch: bf16, --device cuda, --compile, --cuda-graphs), judged by
+    the same budgets, so the GPU path's parity is a report like any other.
+
     Example: hrm-export verify engines/default --backend ort-cpu --precision fp32
              hrm-export verify engines/default --precision int8 --profile latency --png int8-margin.png
+             hrm-export verify engines/default --backend torch --precision bf16 --device cuda --cuda-graphs
     """
+    check_candidate_flags(backend, device, compile, cuda_graphs)  # before the reference is loaded
     from hrm_export.verify.bundle import verify_bundle
 
     console = Console(stderr=True)
@@ -70,7 +85,8 @@ def verify(
             bundle, backend=backend, precision=precision, budgets=budgets, seed=seed, n_random=random_points,
             points=points, only_profiles=split_list(profile, "profile") if profile else (),
             streaming=not no_streaming, save_inputs=save_inputs, save_outputs=save_outputs,
-            save_module=save_module, intra_op_threads=threads,
+            save_module=save_module, intra_op_threads=threads, device=device, compile=compile,
+            cuda_graphs=cuda_graphs,
             on_step=None if as_json else lambda s: status.update(f"verifying {s}"),
         )
     if png and report.decision and report.decision_budget:
@@ -93,3 +109,30 @@ def _parse_point(text: str) -> dict[str, int]:
         return {k.strip(): int(v) for k, v in (kv.split("=") for kv in text.split(",") if kv.strip())}
     except ValueError:
         raise UserError(f"--point {text!r}: expected axis=int pairs", hint="e.g. --point batch=4,minutes=120") from None
+
+
+def check_candidate_flags(backend: str, device: str | None, compile: bool, cuda_graphs: bool) -> None:
+    """--device / --compile / --cuda-graphs against --backend, in one line each, before any work."""
+    if device is not None and backend != "torch":
+        raise UserError(f"--device is for --backend torch, not {backend}",
+                        hint="ONNX Runtime and TensorRT name their device in the backend: ort-cpu, ort-cuda, tensorrt")
+    if device is not None and device != "cpu" and not _is_cuda(device):
+        raise UserError(f"--device {device!r}: not a device", hint="use cpu, cuda or cuda:N")
+    if compile and backend != "torch":
+        raise UserError(f"--compile is for --backend torch, not {backend}", hint="drop --compile")
+    if cuda_graphs and backend not in ("torch", "tensorrt"):
+        raise UserError(f"--cuda-graphs is for --backend torch or tensorrt, not {backend}", hint="drop --cuda-graphs")
+    if compile and cuda_graphs:
+        raise UserError("--compile and --cuda-graphs together are not offered (CUDA graphs capture eager PyTorch)",
+                        hint="verify each on its own")
+    if cuda_graphs and backend == "torch":
+        import torch
+
+        on = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        if not _is_cuda(on):
+            raise UserError(f"--cuda-graphs needs a CUDA device; the torch candidate would run on {on}",
+                            hint="on a GPU machine add --device cuda, or drop --cuda-graphs")
+
+
+def _is_cuda(device: str) -> bool:
+    return device == "cuda" or (device.startswith("cuda:") and device[5:].isdigit())

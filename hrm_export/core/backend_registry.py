@@ -22,7 +22,11 @@ PRECISIONS = {
     "torch": ("fp32", "bf16"),
 }
 FORMAT = {"tensorrt": "trt-plan", "ort-cuda": "onnx", "ort-cpu": "onnx", "torch": "checkpoint"}
+# The Python modules that run TensorRT plans, preferred first: the full library, then the lean runtime, which
+# runs version-compatible plans only (hrm_export.tensorrt.library).
+TENSORRT_MODULES = ("tensorrt", "tensorrt_lean")
 INSTALL = {"tensorrt": "pip install 'hrm-export[trt]' on a machine with an NVIDIA GPU",
+           "tensorrt_lean": "pip install 'hrm-export[lean]' (the lean runtime, for version-compatible plans)",
            "ort-cuda": "pip install onnxruntime-gpu on a machine with an NVIDIA GPU",
            "ort-cpu": "pip install 'hrm-export[ort]'"}
 
@@ -41,13 +45,16 @@ def unavailable(name: str, precision: str, manifest=None, device: str | None = N
 
         if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
             return f"this onnxruntime has no CUDAExecutionProvider ({INSTALL['ort-cuda']})"
-    if name == "tensorrt" and not (installed("tensorrt") or installed("tensorrt_lean")):
+    if name == "tensorrt" and tensorrt_module() is None:
         return f"TensorRT is not installed ({INSTALL['tensorrt']})"
     needs_gpu = name in ("tensorrt", "ort-cuda") or (device or "cpu").startswith("cuda")
     if needs_gpu and not cuda_available():
         return "no CUDA GPU is visible"
     if manifest is not None:
-        return _missing_artifacts(name, precision, manifest)
+        missing = _missing_artifacts(name, precision, manifest)
+        if missing or name != "tensorrt" or tensorrt_module() != "tensorrt_lean":
+            return missing
+        return _lean_cannot(precision, manifest)
     return ""
 
 
@@ -68,6 +75,11 @@ def installed(module: str) -> bool:
     package, such as a tests/ folder — does not count)."""
     spec = importlib.util.find_spec(module)
     return spec is not None and spec.origin not in (None, "namespace")
+
+
+def tensorrt_module() -> str | None:
+    """The TensorRT module plans would run with here (the first of TENSORRT_MODULES installed), or None."""
+    return next((m for m in TENSORRT_MODULES if installed(m)), None)
 
 
 def cuda_available() -> bool:
@@ -92,3 +104,13 @@ def _missing_artifacts(name: str, precision: str, manifest) -> str:
     have = {a.module for a in manifest.artifacts if a.precision == precision and a.format == fmt}
     missing = [m for m in ("h_module", "l_module", "l_step") if m not in have]
     return f"the bundle has no {precision} {fmt} for {', '.join(missing)}" if missing else ""
+
+
+def _lean_cannot(precision: str, manifest) -> str:
+    plans = [a for a in manifest.artifacts if a.precision == precision and a.format == "trt-plan"]
+    fixed = sorted(a.module for a in plans if not a.extra.get("version_compatible"))
+    if not fixed:
+        return ""
+    return (f"only the lean runtime (tensorrt_lean) is installed and it runs version-compatible plans only; the "
+            f"{precision} plans of {', '.join(fixed)} were built without --version-compatible (install the full "
+            f"TensorRT: {INSTALL['tensorrt']}, or rebuild them with --version-compatible)")

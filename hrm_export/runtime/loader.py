@@ -3,8 +3,10 @@
 Checks, in order: the manifest loads (format), the bundle was made by a compatible hrm-export, every
 artifact's sha256 matches, the chosen artifacts' I/O (as the manifest records it and, for ONNX, as the
 graph itself declares it) equals `module_specs(manifest.config)`, the opset is one this onnx knows, the
-profile exists and every artifact admits it; for TensorRT plans the TensorRT release and the GPU's compute
-capability. Any mismatch raises ArtifactMismatchError: one line naming what differs, a hint how to rebuild.
+profile exists and every artifact admits it. Any mismatch raises ArtifactMismatchError: one line naming what
+differs, a hint how to rebuild. TensorRT plans get their one compatibility check (release, compute capability,
+lean runtime) from the TensorRT backend as it deserializes them, which HRMRuntime does at open (activate):
+TensorRT's own verdict is final there, with the header's advice beside it (hrm_export.tensorrt.compat).
 
 `auto` tries tensorrt > ort-cuda > ort-cpu > torch and takes the first that is installed, has a device
 and has artifacts in the bundle; the reasons the others were passed over are kept in `Opened.reason`.
@@ -16,8 +18,6 @@ import importlib.util
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-
-import torch
 
 import hrm_export
 from hrm_export.backends.base import Backend
@@ -64,9 +64,7 @@ def open_backend(
         for module, artifact in artifacts.items():
             check_signature(manifest, artifact, specs[module])
         limits = choose_limits(manifest, artifacts, profile)
-        if name == "tensorrt":
-            check_plans(manifest, artifacts.values())
-        # hashes were verified above, once for the whole bundle
+        # hashes were verified above, once for the whole bundle; plans are checked once, by the backend's activate
         be = make_backend(name, manifest, precision, device, compile=compile, cuda_graphs=cuda_graphs)
         reason = f"picked {name}" + (f" (passed over {'; '.join(skipped)})" if skipped else "")
         if backend == "auto":
@@ -158,22 +156,3 @@ def choose_limits(manifest: Manifest, artifacts: dict[str, Artifact], profile: s
     axes = {k: tuple(v) for k, v in manifest.profiles[profile].get("axes", {}).items()}
     return Limits.from_axes(axes, cfg, profile)
 
-
-def check_plans(manifest: Manifest, artifacts) -> None:
-    """TensorRT release and compute capability of each plan against this machine, before deserializing."""
-    import tensorrt
-
-    from hrm_export.tensorrt.compat import check_plan_runnable, rebuild_command
-
-    cc = torch.cuda.get_device_capability()
-    for a in artifacts:
-        missing = [k for k in ("tensorrt_version", "compute_capability") if k not in a.extra]
-        if missing:
-            raise ArtifactMismatchError(f"{manifest.dir}/{a.path}: manifest lacks {missing} for this plan",
-                                        hint=rebuild_command(manifest.dir, a.precision))
-        check_plan_runnable(
-            manifest.artifact_path(a), built_version=a.extra["tensorrt_version"],
-            built_cc=a.extra["compute_capability"], running_version=tensorrt.__version__, running_cc=cc,
-            version_compatible=bool(a.extra.get("version_compatible", False)),
-            hardware_compatibility=a.extra.get("hardware_compatibility", "none"),
-            rebuild=rebuild_command(manifest.dir, a.precision))

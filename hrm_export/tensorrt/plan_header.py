@@ -10,8 +10,9 @@ NVIDIA documents no plan file format. The layout below is the one `trtexec --get
     24      4     TensorRT major, minor, patch, build — one byte each
 
 The compute capability is not in any known part of the header, so it is recorded in the manifest at build
-time and checked from there. Where TensorRT is installed, `deserialize_check` confirms the header's
-verdict with the library itself.
+time and checked from there. Because the layout is a reading of sample code, not a contract, the header is
+advice where TensorRT is installed: a plan whose header this module cannot read (a future serialization
+version, say) is still handed to TensorRT, whose deserialization decides (`hrm_export.tensorrt.compat`).
 """
 
 from __future__ import annotations
@@ -69,11 +70,3 @@ def read_plan_header(path: str | Path) -> PlanHeader:
     with path.open("rb") as f:
         return parse_plan_header(f.read(HEADER_SIZE), str(path))
 
-
-def deserialize_check(path: str | Path) -> str | None:
-    """With TensorRT installed: deserialize the plan and return None, or TensorRT's own error text."""
-    import tensorrt as trt
-
-    logger = trt.Logger(trt.Logger.ERROR)
-    engine = trt.Runtime(logger).deserialize_cuda_engine(Path(path).read_bytes())
-    return None if engine is not None else f"TensorRT {trt.__version__} could not deserialize {path}"

@@ -1,8 +1,9 @@
 """`describe_plan(path)`: what `hrm-export inspect` shows of a TensorRT plan.
 
 Everywhere: the header (TensorRT version, serialization version), size and sha256, and — when the plan sits
-in a bundle — what the manifest recorded (compute capability, profiles, build options). Where TensorRT and a
-GPU are present: the I/O tensors, every optimization profile's shapes, and the layers (IEngineInspector).
+in a bundle — what the manifest recorded (compute capability, profiles, build options). Where a TensorRT
+library (full or lean) and a GPU are present: the I/O tensors, every optimization profile's shapes, and the
+layers (IEngineInspector), or TensorRT's own reason for refusing the plan.
 """
 
 from __future__ import annotations
@@ -23,13 +24,18 @@ def describe_plan(path: str | Path) -> dict:
     recorded = _manifest_entry(path)
     if recorded:
         info["manifest"] = recorded
-    from hrm_export.tensorrt.builder import install_command, tensorrt_version
+    from hrm_export.core.errors import MissingDependencyError
+    from hrm_export.tensorrt.builder import install_command
+    from hrm_export.tensorrt.library import load_library
 
-    if tensorrt_version() is None:
+    try:
+        library = load_library()
+    except MissingDependencyError:
         info["note"] = ("TensorRT is not installed: I/O tensors, profiles and layers need it to deserialize the "
                         f"plan ({install_command()}); shown: the header and the manifest record")
         return info
-    info.update(_engine_details(path))
+    info.update(_engine_details(path, library, bool((recorded or {}).get("extra", {}).get("version_compatible"))
+                                and bool((recorded or {}).get("sha256_matches"))))
     return info
 
 
@@ -50,16 +56,20 @@ def _manifest_entry(path: Path) -> dict | None:
     return None
 
 
-def _engine_details(path: Path) -> dict:
-    import tensorrt as trt
+def _engine_details(path: Path, library, trusted_host_code: bool) -> dict:
     import torch
 
+    from hrm_export.tensorrt.library import deserialize
+    from hrm_export.tensorrt.plan_header import PlanError
+
     if not torch.cuda.is_available():
-        return {"note": "TensorRT is installed but no CUDA GPU is visible: the plan cannot be deserialized here"}
-    engine = trt.Runtime(trt.Logger(trt.Logger.ERROR)).deserialize_cuda_engine(path.read_bytes())
-    if engine is None:
-        return {"note": f"TensorRT {trt.__version__} could not deserialize this plan (built by another version "
-                        "or for another GPU); rebuild it with hrm-export build"}
+        return {"note": f"{library.describe()} is installed but no CUDA GPU is visible: the plan cannot be "
+                        "deserialized here"}
+    trt = library.module
+    try:
+        engine = deserialize(library, path, host_code_allowed=trusted_host_code).engine
+    except PlanError as e:
+        return {"note": str(e)}
     names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
     io = [{"name": n, "mode": engine.get_tensor_mode(n).name, "dtype": engine.get_tensor_dtype(n).name,
            "shape": list(engine.get_tensor_shape(n))} for n in names]
@@ -73,5 +83,5 @@ def _engine_details(path: Path) -> dict:
         profiles.append(shapes)
     inspector = engine.create_engine_inspector()
     layers = json.loads(inspector.get_engine_information(trt.LayerInformationFormat.JSON)).get("Layers", [])
-    return {"io": io, "profiles": profiles, "num_layers": engine.num_layers,
+    return {"runtime_library": library.describe(), "io": io, "profiles": profiles, "num_layers": engine.num_layers,
             "layers": [layer if isinstance(layer, str) else layer.get("Name", "?") for layer in layers]}

@@ -135,8 +135,40 @@ def test_foreign_version_plan_is_refused_with_the_rebuild_command(bundle, tmp_pa
     a.sha256 = file_sha256(path)
     a.extra["tensorrt_version"] = ".".join(str(b) for b in data[24:28])
     m.save()
-    with pytest.raises(PlanError, match="built with TensorRT .* running TensorRT .*hrm-export build"):
+    with pytest.raises(PlanError) as e:
         TrtBackend(copy, "fp32").activate()
+    # TensorRT's deserialization is the verdict, in one line; the header's reading stands beside it as advice
+    msg = str(e.value)
+    assert "could not deserialize the plan: " in msg and "built with TensorRT" in msg and "\n" not in msg
+    assert "hrm-export build --out" in e.value.hint
+
+
+def test_backend_matches_polygraphy_trt_runner(bundle):
+    """Polygraphy's TrtRunner (one context, host sync per call) as an independent runner of the same plan."""
+    from polygraphy.backend.trt import EngineFromBytes, TrtRunner
+
+    from hrm_export.backends.trt_backend import TrtBackend
+    from hrm_export.core.manifest import Manifest
+
+    m = Manifest.load(bundle / "bundle")
+    path = m.artifact_path(m.find("l_step", "fp32", "trt-plan"))
+    feeds = feeds_at(m, "l_step", {"batch": 1, "new_minutes": 1, "past_minutes": 100})
+    with TrtBackend(m, "fp32") as ours, TrtRunner(EngineFromBytes(path.read_bytes()), optimization_profile=0) as pg:
+        want = pg.infer(feeds, copy_outputs_to_host=False)
+        got = ours.infer("l_step", feeds)
+        for k in got:
+            torch.testing.assert_close(got[k], want[k].float(), rtol=0, atol=1e-6)
+
+
+def test_cuda_graph_cache_is_bounded(bundle):
+    from hrm_export.backends.trt_backend import TrtBackend
+    from hrm_export.core.manifest import Manifest
+
+    m = Manifest.load(bundle / "bundle")
+    with TrtBackend(m, "fp32", cuda_graphs=True, max_graphs=4) as be:
+        for past in range(10, 20):
+            be.infer("l_step", feeds_at(m, "l_step", {"batch": 1, "new_minutes": 1, "past_minutes": past}))
+        assert be.captures == 10 and len(be._modules["l_step"].graphs) == 4
 
 
 def test_cuda_graphs_give_the_same_outputs(bundle):
