@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from hrm_export.cli.options import ArtifactDirArg, JsonOpt
+from hrm_export.cli.options import ArtifactDirArg, JsonOpt, TrustOpt
 
 DaysOpt = Annotated[Path, typer.Option(
     "--days", help="Look-back tokens: .npy/.npz (D, F_day) or (B, D, F_day); or daily bars .csv/.parquet.")]
@@ -38,6 +38,7 @@ def run(
     step: StepOpt = 1,
     full: FullOpt = False,
     date: DateOpt = None,
+    trust: TrustOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Replay one day through the runtime: start_day on --days, push --minutes in order, print every decision.
@@ -53,7 +54,7 @@ def run(
 
     console = Console(stderr=True)
     opts = {"profile": profile} if profile else {}
-    with HRMRuntime.open(bundle, backend=backend, precision=precision, **opts) as rt:
+    with HRMRuntime.open(bundle, backend=backend, precision=precision, trust=trust, **opts) as rt:
         day_tokens, minute_tokens, day = load_day(days, minutes, date, lookback=rt.limits.days)
         console.print(f"[bold]run[/] {bundle} on {rt.backend.describe()} ({rt.reason}), profile {rt.limits.profile!r}",
                       highlight=False)

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from hrm_export.cli.options import ArtifactDirArg, JsonOpt
+from hrm_export.cli.options import ArtifactDirArg, JsonOpt, TrustOpt
 from hrm_export.core.backend_registry import BACKENDS
 from hrm_export.core.errors import EXIT_GATE_FAILED, UserError
 from hrm_export.core.parsing import split_list
@@ -50,6 +50,7 @@ def verify(
     threads: ThreadsOpt = 0,
     no_streaming: NoStreamOpt = False,
     png: PngOpt = None,
+    trust: TrustOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Prove a bundle computes what the PyTorch reference computes: tensors and trading decisions vs budgets.
@@ -70,7 +71,7 @@ def verify(
             bundle, backend=backend, precision=precision, budgets=budgets, seed=seed, n_random=random_points,
             points=points, only_profiles=split_list(profile, "profile") if profile else (),
             streaming=not no_streaming, save_inputs=save_inputs, save_outputs=save_outputs,
-            save_module=save_module, intra_op_threads=threads,
+            save_module=save_module, intra_op_threads=threads, trust=trust,
             on_step=None if as_json else lambda s: status.update(f"verifying {s}"),
         )
     if png and report.decision and report.decision_budget:

@@ -67,11 +67,12 @@ class HRMRuntime:
     # -- construction ------------------------------------------------------------------------------
     @classmethod
     def open(cls, directory: str | Path, backend: str = "auto", precision: str = "fp32", **options) -> HRMRuntime:
-        """Open an artifact directory written by `hrm-export export`, after checking it (see loader)."""
+        """Open an artifact directory written by `hrm-export export`, after checking it (see loader).
+        `trust="key.pub"`: the bundle must be signed with that key (`hrm-export sign`), or it is refused."""
         from hrm_export.runtime.loader import open_backend
 
         opened = open_backend(Path(directory), backend, precision, **{
-            k: options.pop(k) for k in ("profile", "device", "compile", "cuda_graphs") if k in options})
+            k: options.pop(k) for k in ("profile", "device", "compile", "cuda_graphs", "trust") if k in options})
         return cls(opened.backend, opened.cfg, opened.limits, opened.model_sha256, reason=opened.reason, **options)
 
     @classmethod
