@@ -22,13 +22,12 @@ import base64
 import contextlib
 import io
 import json
-import re
 import tempfile
 from pathlib import Path
 
 from hrm_export.core.errors import ManifestError, UserError, require
 from hrm_export.core.manifest import SIGNATURE_NAME, Manifest
-from model_src.atomic import atomic_write_text
+from model_src.atomic import atomic_write_text, file_sha256
 
 SIGN_INSTALL = "pip install 'hrm-export[sign]'"
 KEY_HINT = ("make a key pair with OpenSSL: openssl ecparam -name prime256v1 -genkey -noout -out key.pem && "
@@ -46,6 +45,7 @@ def is_signed(directory: str | Path) -> bool:
 def sign_bundle(directory: str | Path, private_key: str | Path) -> Path:
     """Sign a whole, unaltered bundle with `private_key` (PEM, EC P-256/384/521): writes DIR/model.sig."""
     directory = Path(directory)
+    key = _existing(private_key, "--key")
     manifest = Manifest.load(directory)
     manifest.verify_hashes()  # never sign what already differs from its manifest: that would vouch for it
     from hrm_export.core.reference import check_checkpoint_config
@@ -57,7 +57,6 @@ def sign_bundle(directory: str | Path, private_key: str | Path) -> Path:
                         f"({', '.join(leftovers)})",
                         hint=f"re-export into it (the export removes them): hrm-export export --out {directory}")
     ms = require("model_signing", SIGN_INSTALL)
-    key = _existing(private_key, "--key")
     try:
         signer = ms.signing.Config().use_elliptic_key_signer(private_key=key)
     except (ValueError, TypeError) as e:  # not PEM, encrypted, or not an EC key of a supported curve
@@ -115,8 +114,8 @@ def _refusal(directory: Path, key: Path, e: Exception) -> SignatureError:
     if type(e).__name__ == "InvalidSignature" or text.startswith("Key mismatch"):
         return SignatureError(f"{sig}: not signed with the key {key} (or the signature was altered)",
                               hint="pass the public key of the key that signed it, or re-sign the bundle")
-    if text.startswith("Signature mismatch"):
-        return SignatureError(f"{directory}: files differ from what was signed: {_files(text)}",
+    if text.startswith("Signature mismatch"):  # the envelope verified; the files are not the signed ones
+        return SignatureError(f"{directory}: files differ from what was signed: {_differences(directory)}",
                               hint="the bundle changed after it was signed: restore the signed copy, or check it "
                               f"and sign again: hrm-export sign {directory} --key KEY.pem")
     if "symlink" in text:
@@ -125,12 +124,15 @@ def _refusal(directory: Path, key: Path, e: Exception) -> SignatureError:
                           hint=f"sign the bundle again: hrm-export sign {directory} --key KEY.pem")
 
 
-def _files(text: str) -> str:
-    """The file names in the library's 'Signature mismatch: [...]' text: 'changed: a.onnx; not signed: x'."""
-    found = [("changed", re.findall(r"Hash mismatch for '([^']+)'", text)),
-             ("not signed", re.findall(r"Extra files found in model '[^']*': ([^\"\]]+)", text)),
-             ("missing", re.findall(r"Missing files in model '[^']*': ([^\"\]]+)", text))]
-    return "; ".join(f"{kind}: {', '.join(names)}" for kind, names in found if names) or text
+def _differences(directory: Path) -> str:
+    """'changed: a.onnx, manifest.json; not signed: x; missing: y' — the signed list (authentic by now: the
+    library checked the envelope before it hashed the files) against the files as they are."""
+    signed = signed_files(directory / SIGNATURE_NAME)
+    present = {p.relative_to(directory).as_posix() for p in directory.rglob("*") if p.is_file()} - {SIGNATURE_NAME}
+    changed = sorted(n for n in present & set(signed) if file_sha256(directory / n) != signed[n])
+    found = [("changed", changed), ("not signed", sorted(present - set(signed))),
+             ("missing", sorted(set(signed) - present))]
+    return "; ".join(f"{kind}: {', '.join(names)}" for kind, names in found if names) or "a file changed while read"
 
 
 def _hashing(ms):

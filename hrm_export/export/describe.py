@@ -4,12 +4,12 @@ graphs', the signature (checked with `trust`, else only reported)."""
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 
 from hrm_export.core.errors import ManifestError, UserError, require
 from hrm_export.core.manifest import MANIFEST_NAME, Manifest, config_differences
+from hrm_export.runtime.loader import graph_config
 
 _DTYPES = {1: "float32", 10: "float16", 16: "bfloat16", 3: "int8", 2: "uint8", 6: "int32", 7: "int64", 9: "bool"}
 
@@ -38,7 +38,7 @@ def describe_onnx(path: str | Path) -> dict:
         "inputs": [io(v) for v in g.input if v.name not in init_names], "outputs": [io(v) for v in g.output],
         "nodes": len(g.node), "initializers": len(g.initializer), "ops": dict(ops.most_common()),
         "metadata": {p.key: p.value for p in model.metadata_props if p.key != "hrm_export.config"},
-        "config": json.loads(next((p.value for p in model.metadata_props if p.key == "hrm_export.config"), "null")),
+        "config": graph_config(model, path),  # what it was exported with; inspect holds it against the manifest
     }
 
 

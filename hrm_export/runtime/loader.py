@@ -68,8 +68,8 @@ def open_backend(
         artifacts = {m: manifest.find(m, precision, fmt) for m in MODULES} if name != "torch" else {}
         for module, artifact in artifacts.items():
             check_io(manifest, artifact, specs[module])
-        if name == "torch":  # runs the checkpoint; the fp32 graphs, where present, still say what was exported
-            for a in manifest.artifacts:
+        if name == "torch" and manifest.checkpoint_path() is None:  # random init: no checkpoint holds the config,
+            for a in manifest.artifacts:                              # the fp32 graphs it was exported to do
                 if a.precision == "fp32" and a.format == "onnx" and importlib.util.find_spec("onnx") is not None:
                     check_graph_config(manifest, _load_graph(manifest.artifact_path(a)), a)
         limits = choose_limits(manifest, artifacts, profile)
@@ -133,12 +133,26 @@ def _load_graph(path: Path):
                                     hint=f"re-export the bundle: hrm-export export --out {path.parent}") from None
 
 
+def graph_config(graph, path: Path) -> dict | None:
+    """The config a graph was exported with: its `hrm_export.config` metadata (export_module writes it), or None
+    for a graph made elsewhere (its I/O is still checked against the manifest's config)."""
+    raw = next((p.value for p in graph.metadata_props if p.key == "hrm_export.config"), None)
+    if raw is None:
+        return None
+    try:
+        config = json.loads(raw)
+    except ValueError:
+        config = None
+    if not isinstance(config, dict):
+        raise ArtifactMismatchError(f"{path}: its hrm_export.config metadata is not a JSON object",
+                                    hint=f"re-export the bundle: hrm-export export --out {path.parent}")
+    return config
+
+
 def check_graph_config(manifest: Manifest, graph, artifact: Artifact) -> None:
-    """The config the graph was exported with (its `hrm_export.config` metadata) equals the manifest's."""
-    meta = {p.key: p.value for p in graph.metadata_props}
-    if "hrm_export.config" not in meta:
-        return  # a graph made elsewhere: its I/O is still checked against the config
-    differ = config_differences(manifest.config.to_dict(), json.loads(meta["hrm_export.config"]), artifact.path)
+    """The config the graph was exported with equals the manifest's."""
+    config = graph_config(graph, manifest.dir / artifact.path)
+    differ = config is not None and config_differences(manifest.config.to_dict(), config, artifact.path)
     if differ:
         raise ArtifactMismatchError(
             f"{manifest.dir}: the config in manifest.json is not the one {artifact.path} was exported with: {differ}",
