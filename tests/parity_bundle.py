@@ -43,6 +43,6 @@ def tiny_bundle() -> Path:
 
 
 def copy_bundle(dst: Path) -> Path:
-    """A private copy of the bundle (for tests that tamper with it); the checkpoint stays where it was."""
+    """A private copy of the bundle, its checkpoint inside (for tests that tamper with it)."""
     shutil.copytree(tiny_bundle(), dst / "bundle")
     return dst / "bundle"

@@ -39,14 +39,8 @@ def tiny_bundle() -> Path:
 
 
 def copy_bundle(dst: Path) -> Path:
-    """A private copy of the bundle and its checkpoint (for tests that tamper with it)."""
-    src = tiny_bundle()
-    shutil.copytree(src.parent, dst, dirs_exist_ok=True)
-    import json
-
-    manifest = json.loads((dst / "bundle" / "manifest.json").read_text())
-    manifest["checkpoint"]["path"] = str(dst / "tiny.safetensors")
-    (dst / "bundle" / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    """A private copy of the bundle, its checkpoint inside (for tests that tamper with it)."""
+    shutil.copytree(tiny_bundle(), dst / "bundle")
     return dst / "bundle"
 
 

@@ -26,8 +26,8 @@ def test_export_writes_a_bundle_with_progress(tmp_path):
     manifest = json.loads(p.stdout)
     assert [a["module"] for a in manifest["artifacts"]] == ["h_module", "l_module", "l_step"]
     assert "l_step.onnx written" in p.stderr
-    assert sorted(f.name for f in (tmp_path / "b").iterdir()) == ["h_module.onnx", "l_module.onnx", "l_step.onnx",
-                                                                  "manifest.json"]
+    assert sorted(f.name for f in (tmp_path / "b").iterdir()) == ["checkpoint.safetensors", "h_module.onnx",
+                                                                  "l_module.onnx", "l_step.onnx", "manifest.json"]
 
 
 def test_export_with_precisions_writes_the_variants_beside_fp32(tmp_path):

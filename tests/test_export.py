@@ -84,12 +84,12 @@ def test_interrupted_export_leaves_no_manifest(tmp_path, monkeypatch):
         root = tiny_bundle().parent
         export_bundle(root / "tiny.safetensors", tmp_path, profiles=[root / "small.toml"])
     names = sorted(p.name for p in tmp_path.iterdir())
-    assert names == ["h_module.onnx", "l_module.onnx"]  # complete files only, no manifest, no .partial
+    assert names == ["checkpoint.safetensors", "h_module.onnx", "l_module.onnx"]  # complete files, no manifest
 
 
 def test_bad_requests_are_user_errors(tmp_path):
     ckpt = tiny_bundle().parent / "tiny.safetensors"
-    with pytest.raises(UserError, match="opset 17 is below 18"):
+    with pytest.raises(UserError, match="opset 17 is not one this exporter writes"):
         export_bundle(ckpt, tmp_path, opset=17)
     with pytest.raises(UserError, match="no profile 'fast'"):
         export_bundle(ckpt, tmp_path, profiles=["fast"])

@@ -12,7 +12,7 @@ def test_roundtrip_and_contents():
     m = Manifest.load(tiny_bundle())
     assert [a.module for a in m.artifacts] == ["h_module", "l_module", "l_step"]
     assert m.config == tiny_config(max_days=16)
-    assert m.checkpoint_sha256 and len(m.checkpoint_sha256) == 64 and m.checkpoint["path"].endswith("tiny.safetensors")
+    assert m.checkpoint_sha256 and len(m.checkpoint_sha256) == 64 and m.checkpoint["path"] == "checkpoint.safetensors"
     assert set(m.versions) >= {"torch", "onnx", "onnxruntime", "hrm_export"} and m.created
     assert m.profiles["small"]["axes"]["days"] == [1, 8, 16]
     step = m.find("l_step")

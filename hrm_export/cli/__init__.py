@@ -54,12 +54,13 @@ def _root(
 
 
 def _register() -> None:
-    from hrm_export.cli import bench, build, export, info, inspect, precision, run, verify
+    from hrm_export.cli import bench, build, export, info, inspect, precision, run, sign, verify
 
     app.command()(info.info)
     app.command()(export.export)
     app.command()(verify.verify)
     app.command()(inspect.inspect)
+    app.command()(sign.sign)
     app.command()(build.build)
     app.add_typer(precision.app, name="precision")
     app.command()(bench.bench)

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from hrm_export.bench import BACKENDS, DEFAULT_BACKENDS, PRECISIONS
-from hrm_export.cli.options import ArtifactDirArg, JsonOpt
+from hrm_export.cli.options import ArtifactDirArg, JsonOpt, TrustOpt
 from hrm_export.cli.output import json_text
 from hrm_export.core.errors import EXIT_GATE_FAILED, UserError
 from hrm_export.core.parsing import split_ints, split_list
@@ -44,6 +44,7 @@ def bench(
     threads: ThreadsOpt = None,
     detail: DetailOpt = False,
     markdown_out: MarkdownOpt = None,
+    trust: TrustOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Measure latency, throughput and memory per module and backend × precision, against targets.
@@ -72,13 +73,14 @@ def bench(
         raise UserError(f"--device {opts.device}: this torch has no CUDA device", hint="use --device cpu")
     console = Console(stderr=True)
     if not console.is_terminal:  # a log file (e.g. on a lent GPU machine): one timestamped line per cell
-        report = bench_bundle(bundle, opts, budgets, on_cell=lambda label, _: console.log(f"bench {label}"))
+        report = bench_bundle(bundle, opts, budgets, on_cell=lambda label, _: console.log(f"bench {label}"),
+                              trust=trust)
     else:
         with Progress(TextColumn("[bold]bench[/] {task.description}"), BarColumn(), TimeElapsedColumn(),
                       console=console, transient=True) as bar:
             task = bar.add_task("starting", total=None)
             report = bench_bundle(bundle, opts, budgets,
-                                  on_cell=lambda label, _: bar.update(task, description=label))
+                                  on_cell=lambda label, _: bar.update(task, description=label), trust=trust)
     if plot:
         from hrm_export.bench.plot import plot_latency
 

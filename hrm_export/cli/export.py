@@ -39,16 +39,19 @@ def export(
     """Export h_module, l_module and l_step to ONNX with named dynamic axes, and write DIR/manifest.json.
 
     Without --checkpoint the built-in trained model is used; if it is absent, a seeded random-init HRM
-    (with a warning). Every file is written atomically and the manifest last.
+    (with a warning). The checkpoint is copied into DIR, so the bundle can be moved. Every file is written
+    atomically and the manifest last, once every requested precision exists.
 
     Example: hrm-export export --out engines/default --precision fp32,bf16,int8
     """
-    from hrm_export.export.bundle import export_bundle
+    from hrm_export.export.bundle import check_opset, check_out_dir, export_bundle
     from hrm_export.precision.variants import make_variants
 
     console = Console(stderr=True)
     profiles = split_list(profile, "profile")
     precisions = split_list(precision, "precision", ("fp32", *VARIANTS))
+    check_opset(opset)  # export_bundle checks these too; here they come before the progress bar is drawn
+    check_out_dir(out)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)
         with Progress(TextColumn("[bold]export[/] {task.description}"), BarColumn(), TextColumn("{task.completed}/"
@@ -60,8 +63,12 @@ def export(
                 nxt = MODULES.index(name) + 1
                 bar.update(task, advance=1, description=MODULES[nxt] if nxt < len(MODULES) else "done")
 
-            manifest = export_bundle(checkpoint, out, profiles=profiles, opset=opset, on_module=step)
-            if any(p != "fp32" for p in precisions):
+            variants = any(p != "fp32" for p in precisions)
+            # With variants the manifest is written once, by make_variants, when every requested file exists:
+            # a run killed between the fp32 graphs and the variants leaves no manifest that looks complete.
+            manifest = export_bundle(checkpoint, out, profiles=profiles, opset=opset, on_module=step,
+                                     write_manifest=not variants)
+            if variants:
                 manifest = make_variants(manifest, precisions, on_step=lambda msg: bar.console.print(f"  {msg}"))
     for w in caught:
         if issubclass(w.category, UserWarning) and "random-init" in str(w.message):

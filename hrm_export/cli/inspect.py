@@ -8,33 +8,46 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
-from hrm_export.cli.options import JsonOpt
+from hrm_export.cli.options import JsonOpt, TrustOpt
 from hrm_export.cli.output import json_text
+from hrm_export.core.errors import ManifestError
 
 PathArg = Annotated[Path, typer.Argument(help="A bundle directory (with manifest.json), an .onnx file or a .plan.")]
 
 
-def inspect(path: PathArg, as_json: JsonOpt = False) -> None:
-    """Describe an ONNX file, a TensorRT plan or a whole bundle: I/O, shapes, dtypes, opset, sizes.
+def inspect(path: PathArg, trust: TrustOpt = None, as_json: JsonOpt = False) -> None:
+    """Describe an ONNX file, a TensorRT plan or a whole bundle: I/O, shapes, dtypes, opset, sizes, integrity.
 
-    For an ONNX file: I/O names, shapes, dtypes, opset, size and node/op counts; for a bundle: its manifest and
-    each artifact. TensorRT .plan files are described where TensorRT is installed (the plan header always).
+    For an ONNX file: I/O names, shapes, dtypes, opset, size and node/op counts; for a bundle: its manifest, each
+    artifact, and whether the bundle is whole (every file's sha256, the config against the checkpoint and the
+    graphs, the signature with --trust). A bundle that fails a check is still described, then the first problem
+    is the error line: exit 1. TensorRT .plan files are described where TensorRT is installed.
 
-    Example: hrm-export inspect engines/default   |   hrm-export inspect engines/default/l_step.onnx --json
+    Example: hrm-export inspect engines/default --trust key.pub  |  hrm-export inspect engines/default/l_step.onnx
     """
     from hrm_export.export.describe import describe
 
-    info = describe(path)
+    info = describe(path, trust=trust)
     if as_json:
         print(json_text(info, indent=2, default=str))
-        return
+    else:
+        _print(info)
+    problems = info.get("integrity", {}).get("problems", [])
+    if problems:
+        more = f" (and {len(problems) - 1} more problem(s) listed above)" if len(problems) > 1 else ""
+        raise ManifestError(problems[0]["message"] + more, hint=problems[0]["hint"])
+
+
+def _print(info: dict) -> None:
     console = Console()
     if "bundle" in info:
         m = info["manifest"]
         ck = m["checkpoint"]
         console.print(f"[bold]bundle[/] {info['bundle']} — created {m['created']}")
-        source = ck.get("path") or f"random init (seed {ck.get('random_init_seed')})"
+        source = (f"{ck['path']} (from {ck.get('source', '?')})" if ck.get("path")
+                  else f"random init (seed {ck.get('random_init_seed')})")
         digest = f"  sha256 {ck['sha256'][:16]}…" if ck.get("sha256") else ""
         console.print(f"checkpoint: {source}{digest}")
         console.print("versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()))
@@ -47,9 +60,15 @@ def inspect(path: PathArg, as_json: JsonOpt = False) -> None:
         console.print(table)
         for a in info["artifacts"]:
             console.print(f"\n[bold]{a['module']}[/] {a['precision']} {a['format']} — {a['path']} "
-                          f"(profiles {', '.join(a['profile'])})" + ("" if a["exists"] else " [red]MISSING[/]"))
+                          f"(profiles {', '.join(a['profile'])})" + ("" if a["status"] == "ok" else " [red]BAD[/]"))
             if a.get("details"):
                 _print_file(console, a["details"])
+        integrity = info["integrity"]
+        console.print(f"\nsignature: {integrity['signature']}", highlight=False)
+        for problem in integrity["problems"]:
+            console.print(Text.assemble(("problem: ", "bold red"), problem["message"]))
+        console.print(Text.assemble(("integrity: ", "bold"), ("PASSED", "green") if integrity["ok"] else
+                                    (f"FAILED ({len(integrity['problems'])} problem(s))", "red")))
         return
     _print_file(console, info)
 

@@ -16,3 +16,8 @@ OutDirOpt = Annotated[Path, typer.Option("--out", "-o", help="Artifact directory
 ArtifactDirArg = Annotated[
     Path, typer.Argument(help="Artifact directory written by `hrm-export export` (has manifest.json).")
 ]
+TrustOpt = Annotated[
+    Path | None,
+    typer.Option("--trust", help="Public key (PEM) the bundle must be signed with (hrm-export sign): an unsigned "
+                 "bundle, another key's signature or any changed, missing or extra file is refused."),
+]

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from hrm_export.cli.options import ArtifactDirArg, JsonOpt
+from hrm_export.cli.options import ArtifactDirArg, JsonOpt, TrustOpt
 from hrm_export.cli.output import json_text
 
 app = typer.Typer(help="bf16 / INT8 variants of a bundle: make them, plan their fp32 islands, time the CPU INT8.",
@@ -42,6 +42,7 @@ def make(
     calibration_size: SizeOpt = 32,
     calibration_method: MethodOpt = "max",
     calibration_cache: CacheOpt = None,
+    trust: TrustOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Write <module>.<precision>.onnx beside the bundle's fp32 graphs and record them in manifest.json.
@@ -54,7 +55,7 @@ def make(
     from hrm_export.precision.variants import make_variants
 
     console = Console(stderr=True)
-    manifest = Manifest.load(bundle)
+    manifest = Manifest.load(bundle, trust=trust)
     with console.status("precision variants") as status:
         manifest = make_variants(manifest, [p.strip() for p in precision.split(",") if p.strip()],
                                  calibration=_calibration(bundle, calibration_cache), keep_fp32=keep_fp32 or (),
@@ -80,6 +81,7 @@ def plan(
     calibration_method: MethodOpt = "max",
     calibration_cache: CacheOpt = None,
     budgets: Annotated[Path | None, typer.Option("--budgets", help="Parity budget file.")] = None,
+    trust: TrustOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Bisect which Linear layers must stay fp32 for bf16/int8 to meet the parity budgets; name them by module.
@@ -94,7 +96,7 @@ def plan(
     from hrm_export.precision.planner import plan as run_plan
 
     console = Console(stderr=True)
-    manifest = Manifest.load(bundle)
+    manifest = Manifest.load(bundle, trust=trust)
     d, m = sample_days(manifest.config, days, seed=1)
     cal = _calibration(bundle, calibration_cache) if precision == "int8" else None
 
@@ -128,6 +130,7 @@ def bench_cpu(
     "fp32,int8-cpu",
     batch: Annotated[int, typer.Option("--batch", help="Batch size.")] = 1,
     runs: Annotated[int, typer.Option("--runs", help="Timed runs per module and precision.")] = 20,
+    trust: TrustOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Time fp32 vs int8-cpu on ONNX Runtime CPU (median/p90 ms, full 390-minute day, interleaved runs).
@@ -139,7 +142,7 @@ def bench_cpu(
     from hrm_export.precision.calibration import sample_days
     from hrm_export.precision.cpu_bench import bench
 
-    manifest = Manifest.load(bundle)
+    manifest = Manifest.load(bundle, trust=trust)
     d, m = sample_days(manifest.config, batch, seed=2)
     timings = bench(manifest, [p.strip() for p in precision.split(",")], batch=batch, days=d, minutes=m, runs=runs)
     if as_json:
@@ -162,6 +165,7 @@ def verify(
     days: DaysOpt = 16,
     png: Annotated[Path | None, typer.Option("--png", help="Write the error-vs-logit-margin plot here.")] = None,
     budgets: Annotated[Path | None, typer.Option("--budgets", help="Parity budget file.")] = None,
+    trust: TrustOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Judge the bundle's bf16 (emulated graph and PyTorch bf16), int8 and int8-cpu against their budgets.
@@ -176,7 +180,7 @@ def verify(
     from hrm_export.precision.calibration import sample_days
     from hrm_export.precision.report import plot_error_vs_margin, precision_report
 
-    manifest = Manifest.load(bundle)
+    manifest = Manifest.load(bundle, trust=trust)
     b = load_budgets(budgets)
     d, m = sample_days(manifest.config, days, seed=1)
     with Console(stderr=True).status("judging bf16 / int8 / int8-cpu"):

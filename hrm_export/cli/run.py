@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from hrm_export.cli.options import ArtifactDirArg, JsonOpt
+from hrm_export.cli.options import ArtifactDirArg, JsonOpt, TrustOpt
 from hrm_export.cli.output import json_text
 
 DaysOpt = Annotated[Path, typer.Option(
@@ -88,6 +88,7 @@ def run(
     max_filled: MaxFilledOpt = None,
     allow_over_limit: AllowOpt = False,
     session_minutes: SessionMinutesOpt = None,
+    trust: TrustOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Replay one day through the runtime: start_day on --days, push --minutes in order, print every decision.
@@ -115,7 +116,7 @@ def run(
         policy = RepairPolicy(0.05 if max_filled is None else max_filled, allow_over_limit)
     console = Console(stderr=True)
     opts = {"profile": profile} if profile else {}
-    with HRMRuntime.open(bundle, backend=backend, precision=precision, **opts) as rt:
+    with HRMRuntime.open(bundle, backend=backend, precision=precision, trust=trust, **opts) as rt:
         with data_warnings() as notes:
             day = load_day(days, minutes, date=date, exchange=exchange, tz=tz, policy=policy,
                            session_minutes=session_minutes, max_minutes=rt.cfg.max_minutes, max_days=rt.limits.days)

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from hrm_export.cli.options import ArtifactDirArg, JsonOpt
+from hrm_export.cli.options import ArtifactDirArg, JsonOpt, TrustOpt
 from hrm_export.cli.output import json_text
 from hrm_export.core.backend_registry import BACKENDS
 from hrm_export.core.errors import EXIT_GATE_FAILED, UserError
@@ -60,6 +60,7 @@ def verify(
     compile: CompileOpt = False,
     cuda_graphs: CudaGraphsOpt = False,
     png: PngOpt = None,
+    trust: TrustOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Prove a bundle computes what the PyTorch reference computes: tensors and trading decisions vs budgets.
@@ -86,7 +87,7 @@ def verify(
             points=points, only_profiles=split_list(profile, "profile") if profile else (),
             streaming=not no_streaming, save_inputs=save_inputs, save_outputs=save_outputs,
             save_module=save_module, intra_op_threads=threads, device=device, compile=compile,
-            cuda_graphs=cuda_graphs,
+            cuda_graphs=cuda_graphs, trust=trust,
             on_step=None if as_json else lambda s: status.update(f"verifying {s}"),
         )
     if png and report.decision and report.decision_budget:

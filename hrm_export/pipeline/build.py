@@ -133,17 +133,23 @@ def _export(out: Path, checkpoint: Path | None, opts: BuildOptions, progress, lo
         if task is not None:
             progress.advance(task)
 
+    # With variants to make, the manifest is saved once they exist (_precision): never an fp32-only one first.
     manifest = export_bundle(checkpoint, out, profiles=list(opts.profiles), opset=opset or DEFAULT_OPSET,
-                             on_module=done)
+                             on_module=done, write_manifest=not _variants(opts))
     if task is not None:
         progress.remove_task(task)
     return manifest
 
 
-def _precision(manifest: Manifest, opts: BuildOptions, report: BuildReport, t0: float, log) -> Manifest:
+def _variants(opts: BuildOptions) -> list[str]:
     wanted = [p for p in opts.precisions if p != "fp32"]
     if "int8" in wanted:  # the INT8 graph ONNX Runtime CPU runs fast (integer ops) beside the Q/DQ one for TensorRT
         wanted.append("int8-cpu")
+    return wanted
+
+
+def _precision(manifest: Manifest, opts: BuildOptions, report: BuildReport, t0: float, log) -> Manifest:
+    wanted = _variants(opts)
     if not wanted:
         report.add("precision", DONE, "fp32 only: nothing to convert", t0)
         return manifest
@@ -152,6 +158,7 @@ def _precision(manifest: Manifest, opts: BuildOptions, report: BuildReport, t0: 
         make_variants(manifest, wanted, on_step=lambda msg: log(f"precision: {msg}"))
     except ImportError as e:  # a piece it needs (ModelOpt, the synthetic market, ...) is not installed here
         report.add("precision", SKIPPED, f"{', '.join(wanted)} variants not made: {e}", t0)
+        manifest.save()  # the fp32 bundle, complete as it stands
         return Manifest.load(manifest.dir)
     manifest = Manifest.load(manifest.dir)
     made = [a for a in manifest.artifacts if a.format == "onnx" and a.precision != "fp32"]

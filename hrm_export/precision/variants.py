@@ -2,7 +2,9 @@
 
 Each variant is recorded in the manifest with how it was made (tool, version, options, islands, excluded nodes),
 so a verify or build run can say exactly which graph it judged. Files are written atomically; the manifest is
-saved once at the end, so an interrupted run leaves the previous manifest describing the previous files.
+saved once at the end, so an interrupted run leaves the previous manifest describing the previous files (whose
+hashes then refuse any variant file that was replaced), or, right after `export_bundle(write_manifest=False)`,
+no manifest at all.
 """
 
 from __future__ import annotations

@@ -72,17 +72,17 @@ class HRMRuntime:
     # -- construction ------------------------------------------------------------------------------
     @classmethod
     def open(cls, directory: str | Path, backend: str = "auto", precision: str = "fp32", **options) -> HRMRuntime:
-        """Open an artifact directory written by `hrm-export export`, after checking it (see loader)."""
-        from hrm_export.core.manifest import PRECISIONS, Manifest
+        """Open an artifact directory written by `hrm-export export`, after checking it (see loader).
+        `trust="key.pub"`: the bundle must be signed with that key (`hrm-export sign`), or it is refused."""
+        from hrm_export.core.manifest import PRECISIONS
         from hrm_export.runtime.loader import open_backend
 
         if precision not in PRECISIONS:  # before the loader, whose answer would be about backends and installs
             raise UserError(f"unknown precision {precision!r}", hint=f"use one of {', '.join(PRECISIONS)}")
         opened = open_backend(Path(directory), backend, precision, **{
-            k: options.pop(k) for k in ("profile", "device", "compile", "cuda_graphs") if k in options})
-        manifest = getattr(opened, "manifest", None) or Manifest.load(directory)
+            k: options.pop(k) for k in ("profile", "device", "compile", "cuda_graphs", "trust") if k in options})
         return cls(opened.backend, opened.cfg, opened.limits, opened.model_sha256, reason=opened.reason,
-                   token_ranges=manifest.token_ranges, **options)
+                   token_ranges=opened.manifest.token_ranges, **options)
 
     @classmethod
     def from_model(

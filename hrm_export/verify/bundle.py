@@ -45,15 +45,17 @@ def verify_bundle(
     compile: bool = False,
     cuda_graphs: bool = False,
     on_step: Callable[[str], None] | None = None,
+    trust: str | Path | None = None,
 ) -> Report:
     """Verify the bundle's `precision` artifacts on `backend` against the fp32 PyTorch reference (on the CPU).
     `only_profiles`: take the min/opt/max/random points of these profiles only (default: every profile).
-    `device`, `compile`, `cuda_graphs`: how a torch candidate runs (the GPU path: bf16, torch.compile, graphs)."""
+    `device`, `compile`, `cuda_graphs`: how a torch candidate runs (the GPU path: bf16, torch.compile, graphs).
+    `trust`: the public key the bundle must be signed with (core/signing.py), checked before anything is read."""
     from hrm_export.backends.torch_backend import TorchBackend
     from hrm_export.core.reference import reference_from_manifest
 
     t0 = time.perf_counter()
-    manifest = Manifest.load(dir)
+    manifest = Manifest.load(dir, trust=trust)
     budget_file = load_budgets(budgets)
     budget_file.require(precision)
     decision_budget = budget_file.decision(precision)

@@ -13,8 +13,8 @@ import pytest
 from cpp_fixtures import SESSION
 from typer.testing import CliRunner
 
-from hrm_export.core.timing import Timing
 from hrm_export.cli import app
+from hrm_export.core.timing import Timing
 from model_src.decisions import ACTIONS
 
 
