@@ -51,6 +51,9 @@ def _register() -> None:
     from hrm_export.cli import run
 
     app.command()(run.run)
+    from hrm_export.cli import triton
+
+    app.add_typer(triton.app, name="triton")
 
 
 _register()
