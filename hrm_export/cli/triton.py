@@ -20,7 +20,7 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from hrm_export.cli.options import ArtifactDirArg, JsonOpt, OutDirOpt
-from hrm_export.errors import EXIT_GATE_FAILED
+from hrm_export.errors import EXIT_GATE_FAILED, UserError
 
 
 class _WriteByDefault(TyperGroup):
@@ -41,25 +41,35 @@ EnvOpt = Annotated[Path | None, typer.Option(
     ".venv-triton of the project, built by `make triton-env`).")]
 
 
+MaxBatchOpt = Annotated[int | None, typer.Option(
+    "--max-batch", help="Cap on every model's max_batch_size (default: the largest batch of the profiles).")]
+InstancesOpt = Annotated[int, typer.Option("--instances", help="Model instances per device (per GPU).")]
+PrecisionOpt = Annotated[str, typer.Option("--precision", help="What hrm_day/hrm_stream run: fp32, int8-cpu, ...")]
+BackendOpt = Annotated[str, typer.Option(
+    "--backend", help="Runtime backend of hrm_day/hrm_stream: auto, tensorrt, ort-cuda, ort-cpu.")]
+IdleOpt = Annotated[float, typer.Option(
+    "--stream-idle", help="Seconds without a request after which a live sequence and its cache are freed.")]
+SequencesOpt = Annotated[int, typer.Option(
+    "--max-sequences", help="Live sequences (instruments) hrm_stream holds at once.")]
+StreamBatchOpt = Annotated[int, typer.Option(
+    "--stream-batch", help="Requests of different sequences joined into one hrm_stream execution.")]
+PlansOpt = Annotated[list[Path] | None, typer.Option(
+    "--plans-from", help="Another bundle of the same weights whose TensorRT plans (another GPU) join the repository; "
+    "repeat per GPU model.")]
+
+
 @app.command()
 def write(
     bundle: ArtifactDirArg,
     out: OutDirOpt,
-    max_batch: Annotated[int | None, typer.Option(
-        "--max-batch", help="Cap on every model's max_batch_size (default: the largest batch of the profiles).")] = None,
-    instances: Annotated[int, typer.Option("--instances", help="Model instances per device (per GPU).")] = 1,
-    precision: Annotated[str, typer.Option("--precision", help="What hrm_day/hrm_stream run: fp32, int8-cpu, ...")] = "fp32",
-    backend: Annotated[str, typer.Option(
-        "--backend", help="Runtime backend of hrm_day/hrm_stream: auto, tensorrt, ort-cuda, ort-cpu.")] = "auto",
-    stream_idle: Annotated[float, typer.Option(
-        "--stream-idle", help="Seconds without a request after which a live sequence and its cache are freed.")] = 300.0,
-    max_sequences: Annotated[int, typer.Option(
-        "--max-sequences", help="Live sequences (instruments) hrm_stream holds at once.")] = 1024,
-    stream_batch: Annotated[int, typer.Option(
-        "--stream-batch", help="Requests of different sequences joined into one hrm_stream execution.")] = 8,
-    plans_from: Annotated[list[Path] | None, typer.Option(
-        "--plans-from", help="Another bundle of the same weights whose TensorRT plans (another GPU) join the "
-        "repository; repeat per GPU model.")] = None,
+    max_batch: MaxBatchOpt = None,
+    instances: InstancesOpt = 1,
+    precision: PrecisionOpt = "fp32",
+    backend: BackendOpt = "auto",
+    stream_idle: IdleOpt = 300.0,
+    max_sequences: SequencesOpt = 1024,
+    stream_batch: StreamBatchOpt = 8,
+    plans_from: PlansOpt = None,
     force: Annotated[bool, typer.Option("--force", help="Replace REPO if it exists.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -111,8 +121,8 @@ def serve(
     console = Console(stderr=True)
     server = LocalServer(repo, env=env, models=model, log=log, verbose=verbose)
     signal.signal(signal.SIGTERM, _interrupt)  # `kill PID` stops the server like Ctrl-C
-    server.start()
     try:
+        server.start()
         console.print(f"[green]serving[/] {', '.join(server.models)} from {server.repo} (pid {server.pid})\n"
                       f"  HTTP {server.http_url}   gRPC {server.grpc_url}   metrics {server.metrics_url}\n"
                       f"  log {server.log}   Ctrl-C stops it", highlight=False)
@@ -148,10 +158,13 @@ def bench(
 
     Example: hrm-export triton bench triton-repo --clients 8 --requests 500 --streams 8 --minutes 390
     """
+    from hrm_export.triton.client import PROTOCOLS
     from hrm_export.triton.load import LoadOptions, run_load
     from hrm_export.triton.repository import python_model_parameters
     from hrm_export.triton.server import LocalServer
 
+    if protocol not in PROTOCOLS:
+        raise UserError(f"--protocol {protocol!r} is not a Triton protocol", hint=f"use one of {', '.join(PROTOCOLS)}")
     console = Console(stderr=True)
     params = python_model_parameters(repo, "hrm_day")
     opts = LoadOptions(clients=clients, requests=requests, streams=streams, minutes=minutes, protocol=protocol)
@@ -176,21 +189,30 @@ def bench(
 
 
 def _print_report(report: dict) -> None:
-    table = Table(title=f"Triton load over {report['protocol']} — {report['days']} days × {report['day_minutes']} "
-                  f"minutes per day; reference {report['reference']}")
-    for col in ("model", "requests", "errors", "wall s", "throughput", "p50 ms", "p99 ms", "executions",
-                "decisions differ", "max |Δ| conf/qty"):
-        table.add_column(col, justify="left" if col == "model" else "right")
-    for part in ("hrm_day", "hrm_stream"):
-        r = report[part]
-        table.add_row(part, str(r["requests"]), str(r["errors"]), f"{r['wall_s']:.1f}",
-                      f"{r['throughput_per_s']:.1f} {r['unit']}/s", f"{r['p50_ms']}", f"{r['p99_ms']}",
-                      str(r["triton_executions"]), str(r["decisions_differ"]),
-                      f"{r['max_abs_diff_confidence_quantity']:.1e}")
+    parts = ("hrm_day", "hrm_stream")
+    table = Table(title=f"Triton load over {report['protocol']}: {report['days']} days, {report['day_minutes']} "
+                  f"minutes a day; reference {report['reference']}")
+    table.add_column("")
+    for part in parts:
+        table.add_column(part, justify="right")
+    rows = {
+        "requests": lambda r: str(r["requests"]),
+        "errors": lambda r: str(r["errors"]),
+        "wall s": lambda r: f"{r['wall_s']:.1f}",
+        "throughput": lambda r: f"{r['throughput_per_s']:.1f} {r['unit']}/s",
+        "in-process (same run)": lambda r: f"{r['in_process_per_s']} {r['unit']}/s",
+        "Triton / in-process": lambda r: f"×{r['ratio_to_in_process']}",
+        "latency p50 / p99 ms": lambda r: f"{r['p50_ms']} / {r['p99_ms']}",
+        "Triton executions": lambda r: str(r["triton_executions"]),
+        "decisions differ": lambda r: str(r["decisions_differ"]),
+        "max |Δ| confidence, quantity": lambda r: f"{r['max_abs_diff_confidence_quantity']:.1e}",
+    }
+    for label, cell in rows.items():
+        table.add_row(label, *(cell(report[p]) for p in parts))
     console = Console()
     console.print(table)
-    for part in ("hrm_day", "hrm_stream"):
+    for part in parts:
         if report[part]["first_error"]:
             console.print(f"[red]{part} first error:[/] {report[part]['first_error']}", highlight=False)
-    ok = all(not report[p]["errors"] and not report[p]["decisions_differ"] for p in ("hrm_day", "hrm_stream"))
+    ok = all(not report[p]["errors"] and not report[p]["decisions_differ"] for p in parts)
     console.print("[green]PASSED[/]" if ok else "[red]FAILED[/]")

@@ -55,10 +55,9 @@ class TritonClient:
 
     def statistics(self, model: str) -> dict:
         """Triton's inference statistics of `model`: inference_count, execution_count (batched executions)."""
-        stats = self.client.get_inference_statistics(model, as_json=True) if self.protocol == "grpc" else \
-            self.client.get_inference_statistics(model)
-        s = stats["model_stats"][0]
-        return {"inference_count": int(s.get("inference_count", 0)), "execution_count": int(s.get("execution_count", 0))}
+        as_json = {"as_json": True} if self.protocol == "grpc" else {}  # the HTTP client always answers JSON
+        s = self.client.get_inference_statistics(model, **as_json)["model_stats"][0]
+        return {k: int(s.get(k, 0)) for k in ("inference_count", "execution_count")}
 
     def _infer(self, model: str, feeds: dict[str, np.ndarray | None], **sequence):
         inputs = []

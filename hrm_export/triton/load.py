@@ -9,6 +9,7 @@ decision held against the Python runtime on the same bundle and the same inputs.
 Reported per part: requests, errors, wall time, throughput, p50/p99 client latency, Triton's executions (how
 many requests the batcher joined), and how many requests' decisions differ from the runtime's: action and
 halted at every minute and the halting minute exactly, confidence and quantity by their largest difference.
+The reference's own time gives the in-process throughput of the same work, measured in the same run.
 Bounded: the counts are fixed, every call has a timeout, and the threads end with their loops.
 """
 
@@ -83,19 +84,21 @@ def _day_part(url: str, rt: HRMRuntime, shape, opts: LoadOptions) -> dict:
             client.close()
 
     wall = _run_threads(client_loop, opts.clients)
-    mismatches, worst = 0, 0.0
+    mismatches, worst, ref_s = 0, 0.0, 0.0
     for lo in range(0, n, 64):  # the reference in batches of 64 instruments (the runtime chunks them further)
         idx = [i for i in range(lo, min(n, lo + 64)) if got[i] is not None]
         if not idx:
             continue
         feeds = [tokens(opts.seed + i, shape) for i in idx]
+        t0 = time.perf_counter()
         tl = rt.run_day(np.concatenate([d for d, _ in feeds]), np.concatenate([m for _, m in feeds]))
+        ref_s += time.perf_counter() - t0
         for row, i in enumerate(idx):
             ref = {name: getattr(tl, name)[row] for name in (*EXACT, "confidence", "quantity", "halt_minute")}
             bad, diff = _compare(got[i], ref)
             mismatches += bad
             worst = max(worst, diff)
-    return _summary(n, errors, wall, latency, mismatches, worst, unit="days")
+    return _summary(n, errors, wall, latency, mismatches, worst, unit="days", reference_s=ref_s)
 
 
 def _stream_part(url: str, rt: HRMRuntime, shape, minutes: int, opts: LoadOptions) -> dict:
@@ -123,19 +126,22 @@ def _stream_part(url: str, rt: HRMRuntime, shape, minutes: int, opts: LoadOption
             client.close()
 
     wall = _run_threads(stream_loop, opts.streams)
-    mismatches, worst = 0, 0.0
+    mismatches, worst, ref_s = 0, 0.0, 0.0
     for s in range(opts.streams):
         days, bars = tokens(base + s, shape)
         session = rt.start_day(days)
         for t in range(minutes):
+            t0 = time.perf_counter()
             d = session.push(bars[:, t:t + 1], start_minute=t)  # the same one-minute steps the server ran
+            ref_s += time.perf_counter() - t0
             if t not in got[s]:
                 continue  # an error, counted as one
             ref = {name: getattr(d, name) for name in (*EXACT, "confidence", "quantity", "halt_minute")}
             bad, diff = _compare(got[s][t], ref)
             mismatches += bad
             worst = max(worst, diff)
-    return _summary(opts.streams * minutes, errors, wall, latency.ravel(), mismatches, worst, unit="minutes")
+    return _summary(opts.streams * minutes, errors, wall, latency.ravel(), mismatches, worst, unit="minutes",
+                    reference_s=ref_s)
 
 
 def _compare(got: dict, ref: dict) -> tuple[bool, float]:
@@ -158,10 +164,14 @@ def _run_threads(target, n: int) -> float:
 
 
 def _summary(n: int, errors: list[str], wall: float, latency: np.ndarray, mismatches: int, worst: float,
-             unit: str) -> dict:
+             unit: str, reference_s: float) -> dict:
     ok = latency[np.isfinite(latency)]
     return {"requests": n, "errors": len(errors), "first_error": errors[0] if errors else None,
             "wall_s": round(wall, 3), "throughput_per_s": round(n / wall, 1), "unit": unit,
+            # the same work through the runtime in this process, after the load (hrm_day: 64 instruments a call;
+            # hrm_stream: one sequence after another): Triton's throughput as a ratio to it, same run
+            "in_process_per_s": round(n / reference_s, 1) if reference_s else None,
+            "ratio_to_in_process": round(reference_s / wall, 2) if reference_s else None,
             "p50_ms": round(1e3 * float(np.percentile(ok, 50)), 2) if ok.size else None,
             "p99_ms": round(1e3 * float(np.percentile(ok, 99)), 2) if ok.size else None,
             "decisions_differ": mismatches, "max_abs_diff_confidence_quantity": worst}

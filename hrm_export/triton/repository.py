@@ -25,7 +25,7 @@ from pathlib import Path
 
 import hrm_export
 from hrm_export.errors import ManifestError, UserError
-from hrm_export.manifest import MANIFEST_NAME, Artifact, Manifest
+from hrm_export.manifest import MANIFEST_NAME, Manifest
 from hrm_export.specs import MODULES
 from hrm_export.triton import configs
 from hrm_export.triton.pbtxt import to_pbtxt

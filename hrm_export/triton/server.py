@@ -101,8 +101,7 @@ class LocalServer:
             log = self.log.read_text(errors="replace")
             self.stop()
             if "ddress already in use" not in log or attempt == attempts - 1:
-                errors = [line for line in log.splitlines() if line.startswith("E") or "rror" in line][-6:]
-                raise ServerError(f"tritonserver did not become ready ({'; '.join(errors) or 'no error logged'})",
+                raise ServerError(f"tritonserver did not become ready: {_first_failure(log)}",
                                   hint=f"the full log is {self.log}")
         raise AssertionError("unreachable")
 
@@ -159,6 +158,16 @@ class LocalServer:
                 pass
             time.sleep(0.1)
         return False
+
+
+def _first_failure(log: str) -> str:
+    """The reason a model failed to load (the model's own one-line error, its traceback cut), else the last
+    error line of the log."""
+    failed = re.search(r"failed to load '([^']+)' version \d+: (?:Internal: )?(.+?)(?:\\n|\"$)", log, re.M)
+    if failed:
+        return f"model {failed.group(1)}: {failed.group(2)}"
+    errors = [line for line in log.splitlines() if line.startswith("E") or "error" in line.lower()]
+    return errors[-1][:400] if errors else "no error in its log"
 
 
 def free_ports(n: int) -> list[int]:

@@ -28,6 +28,12 @@ def configs(repo: Path) -> dict[str, mc.ModelConfig]:
     return {p.parent.name: parse(p) for p in sorted(repo.glob("*/config.pbtxt"))}
 
 
+def triton_dims(shape: list, batching: bool) -> list[int]:
+    """The manifest's shape as Triton dims: named axes -1, the batch left out where Triton batches."""
+    dims = [d if isinstance(d, int) else -1 for d in shape]
+    return dims[1:] if batching else dims
+
+
 def sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -46,8 +52,7 @@ def test_every_config_parses_and_matches_the_manifest(repo, bundle):
         assert config.HasField("dynamic_batching") == batching
         for side, tensors in (("input", a.inputs), ("output", a.outputs)):
             declared = [(t.name, mc.DataType.Name(t.data_type), list(t.dims)) for t in getattr(config, side)]
-            want = [(t["name"], "TYPE_FP32", [d if isinstance(d, int) else -1 for d in t["shape"]][1 if batching else 0:])
-                    for t in tensors]
+            want = [(t["name"], "TYPE_FP32", triton_dims(t["shape"], batching)) for t in tensors]
             assert declared == want
         assert sha(repo / config.name / "1" / "model.onnx") == a.sha256
 

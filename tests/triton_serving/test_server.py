@@ -23,7 +23,7 @@ from tritonclient.utils import InferenceServerException
 
 from hrm_export.runtime import HRMRuntime
 from hrm_export.triton.client import TritonClient
-from hrm_export.triton.load import LoadOptions, run_load, tokens
+from hrm_export.triton.load import LoadOptions, run_load
 from hrm_export.triton.server import LocalServer, server_env
 
 pytestmark = pytest.mark.triton
@@ -32,9 +32,9 @@ FIELDS = ("action", "halted", "confidence", "quantity")
 
 
 @pytest.fixture(scope="module")
-def server(repo):
+def server(repo, tmp_path_factory):
     server_env()  # a clear error (build it with `make triton-env`) rather than a failed start
-    with LocalServer(repo).start() as s:
+    with LocalServer(repo, log=tmp_path_factory.mktemp("server") / "tritonserver.log").start() as s:
         yield s
 
 
@@ -206,6 +206,9 @@ def test_bounded_load_has_no_errors_and_identical_decisions(server, bundle):
         assert report[part]["max_abs_diff_confidence_quantity"] < 1e-5
     assert report["hrm_day"]["requests"] == 32 and report["hrm_stream"]["requests"] == 240
     assert report["hrm_stream"]["triton_inferences"] >= 240
+    # 4 streams at once on 2 cores: the sequence batcher joins requests of different sequences in one execute()
+    # (fewer executions than requests), and the decisions above held under it
+    assert report["hrm_stream"]["triton_executions"] < report["hrm_stream"]["triton_inferences"]
 
 
 def test_serve_cli_stops_the_server_and_its_stubs_by_pid(repo, tmp_path):
@@ -234,3 +237,20 @@ def test_serve_cli_stops_the_server_and_its_stubs_by_pid(repo, tmp_path):
             cli.wait(10)
     for p in (pid, *stubs):
         assert not psutil.pid_exists(p) or psutil.Process(p).status() == psutil.STATUS_ZOMBIE, p
+
+
+def test_a_tampered_bundle_fails_the_model_load_with_the_reason(bundle, tmp_path):
+    """The runtime inside the server opens its bundle fail-closed: a changed file stops the start, and the
+    launcher's error names it (no half-started server is left)."""
+    from hrm_export.triton import write_repository
+    from hrm_export.triton.server import ServerError
+
+    repo = write_repository(bundle, tmp_path / "repo").path
+    onnx = repo / "hrm_day" / "1" / "bundle" / "h_module.onnx"
+    data = onnx.read_bytes()
+    onnx.unlink()  # the file is a hard link shared with other models: write a changed copy in its place
+    onnx.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
+    server = LocalServer(repo, models=["hrm_day"], log=tmp_path / "server.log")
+    with pytest.raises(ServerError, match="sha256"):
+        server.start(attempts=1)
+    assert server.proc.poll() is not None
