@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 # multi-GB CUDA build (the package itself states only the range it works with).
 TORCH  := torch==2.13.0
 
-.PHONY: install demo test test-slow lint clean cpp
+.PHONY: install demo test test-slow lint clean cpp triton-env test-triton
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,21 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The Triton server's own environment: nvidia-pytriton 0.7.0 bundles tritonserver 2.51 with the Python backend
+# and pins numpy<2, so it cannot share .venv. The Python-backend models import this project and run it on ONNX
+# Runtime, so the project (editable) and onnxruntime go in too. First run about 1 min, then a no-op.
+TRITON_VENV  := .venv-triton
+TRITON_STAMP := $(TRITON_VENV)/.installed-stamp
+
+$(TRITON_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(TRITON_VENV)
+	echo '*' > $(TRITON_VENV)/.gitignore
+	$(TRITON_VENV)/bin/python -m pip install -q torch==2.13.0
+	$(TRITON_VENV)/bin/python -m pip install -q nvidia-pytriton==0.7.0 'numpy<2' onnxruntime onnx -e .
+	touch $(TRITON_STAMP)
+
+triton-env: $(TRITON_STAMP)
+
 demo: install
 	$(VENV)/bin/hrm-export build --out engines/default --verify-profile latency
 
@@ -27,6 +42,10 @@ test: install
 	@if command -v c++ >/dev/null && command -v cmake >/dev/null; then $(MAKE) --no-print-directory cpp; \
 	else echo "make test: no C++ compiler or CMake, the C++ tests will skip"; fi
 	$(PY) -m pytest -q
+
+# The real-server suite: tritonserver on 127.0.0.1, HTTP, gRPC, streaming, bad requests, a bounded load.
+test-triton: install triton-env
+	$(PY) -m pytest -q -m triton tests/triton_serving
 
 test-slow: install
 	$(PY) -m pytest -q -m slow
@@ -40,4 +59,4 @@ lint: install
 	$(VENV)/bin/lint-imports
 
 clean:
-	rm -rf $(VENV) engines/*/ .pytest_cache .import_linter_cache cpp/build cpp/build-asan cpp/third_party
+	rm -rf $(VENV) $(TRITON_VENV) engines/*/ .pytest_cache .import_linter_cache cpp/build cpp/build-asan cpp/third_party

@@ -65,6 +65,9 @@ def _register() -> None:
     app.add_typer(precision.app, name="precision")
     app.command()(bench.bench)
     app.command()(run.run)
+    from hrm_export.cli import triton
+
+    app.add_typer(triton.app, name="triton")
 
 
 _register()
