@@ -19,6 +19,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
 TP="$HERE/third_party"
 PYTHON="${1:-${PYTHON:-$ROOT/.venv/bin/python}}"
+[[ "$PYTHON" == /* || "$PYTHON" != */* ]] || PYTHON="$(pwd)/$PYTHON"  # a relative path must survive the cd's below
 SUITE=trixie
 DEBS=(libonnxruntime-dev nlohmann-json3-dev googletest)
 KERNEL_LENS=kernel-lens==2.0.1
