@@ -39,7 +39,7 @@ def tiny_model(seed: int = 0) -> HRM:
 def calibration_days(cfg, n: int, seed: int = 0):
     """Sample days from the synthetic market when model_src.data is there; else standard-normal features."""
     try:
-        from hrm_export.precision.calibration import sample_days
+        from hrm_export.core.market_inputs import sample_days
 
         return sample_days(cfg, n, seed)
     except UserError:

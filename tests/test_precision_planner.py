@@ -81,8 +81,8 @@ def test_precision_report_names_its_sources_and_plots(bundle, tmp_path):
 @pytest.mark.slow
 def test_default_size_model_meets_its_precision_budgets(tmp_path):
     """The full-size model (trained default if present, else seeded random init): every variant within budget."""
+    from hrm_export.core.market_inputs import sample_days
     from hrm_export.export.bundle import export_bundle
-    from hrm_export.precision.calibration import sample_days
     from hrm_export.precision.int8_qdq import nonzero_zero_points
 
     onnx = pytest.importorskip("onnx")

@@ -136,8 +136,13 @@ std::string summary_line(const Args& a, const hrm::Runtime& rt, const hrm::Timel
                                                    {"backend", hrm::py_json_string(rt.backend_name())},
                                                    {"precision", hrm::py_json_string(rt.precision())},
                                                    {"why", hrm::py_json_string(rt.reason())},
-                                                   {"instruments", std::to_string(tl.batch)},
+                                                   // token files: the day is named by the minute file, and the
+                                                   // minutes given are the whole session (as hrm-export run)
+                                                   {"date", hrm::py_json_string(
+                                                                std::filesystem::path(a.minutes).stem().string())},
+                                                   {"session_minutes", std::to_string(tl.minutes)},
                                                    {"minutes", std::to_string(tl.minutes)},
+                                                   {"instruments", std::to_string(tl.batch)},
                                                    {"mode", hrm::py_json_string(a.full ? "full" : "stream")},
                                                    {"halt_minute", halts + "]"},
                                                    {stage + "_ms", latency}});

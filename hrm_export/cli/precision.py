@@ -92,7 +92,7 @@ def plan(
     """
     from hrm_export.core.budgets import load_budgets
     from hrm_export.core.manifest import Manifest
-    from hrm_export.precision.calibration import sample_days
+    from hrm_export.core.market_inputs import sample_days
     from hrm_export.precision.planner import plan as run_plan
 
     console = Console(stderr=True)
@@ -139,7 +139,7 @@ def bench_cpu(
     """
     from hrm_export.core.machine import machine_summary as machine
     from hrm_export.core.manifest import Manifest
-    from hrm_export.precision.calibration import sample_days
+    from hrm_export.core.market_inputs import sample_days
     from hrm_export.precision.cpu_bench import bench
 
     manifest = Manifest.load(bundle, trust=trust)
@@ -177,7 +177,7 @@ def verify(
     from hrm_export.core.budgets import load_budgets
     from hrm_export.core.errors import EXIT_GATE_FAILED
     from hrm_export.core.manifest import Manifest
-    from hrm_export.precision.calibration import sample_days
+    from hrm_export.core.market_inputs import sample_days
     from hrm_export.precision.report import plot_error_vs_margin, precision_report
 
     manifest = Manifest.load(bundle, trust=trust)

@@ -58,27 +58,6 @@ class Calibration:
         return cls(feeds, meta)
 
 
-def sample_days(cfg, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """`n` full sessions of the seeded synthetic market: days (n, D, F_day), minutes (n, T, F_min) float32.
-
-    Half-day sessions are skipped rather than cropping every day to the shortest one.
-    """
-    lookback = min(64, cfg.max_days)
-    try:
-        from model_src.data import stack_samples, synthetic_samples
-
-        samples = synthetic_samples(int(n * 1.1) + 12, seed=seed, lookback=lookback)  # a few are half days
-    except ImportError as e:
-        raise UserError(f"sample days need model_src.data and model_src.synthetic ({e})",
-                        hint="update model_src") from None
-    full = max(s.minutes.shape[0] for s in samples)
-    samples = [s for s in samples if s.minutes.shape[0] == full][-n:]
-    if len(samples) < n:
-        raise UserError(f"only {len(samples)} full sample days available, {n} asked", hint="ask for fewer days")
-    days, minutes = stack_samples(samples)
-    return days.numpy().astype(np.float32), minutes[:, : cfg.max_minutes].numpy().astype(np.float32)
-
-
 def build_calibration(fp32_paths: dict[str, Path], cfg, days: np.ndarray, minutes: np.ndarray, seed: int = 0,
                       source: str = "model_src.data.synthetic_samples") -> Calibration:
     """Run the fp32 graphs on the sample days and collect each module's real inputs."""

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hrm_export.core.market_inputs import sample_days
 from hrm_export.runtime import HRMRuntime
 from hrm_export.triton.client import TritonClient
 
@@ -57,10 +58,15 @@ def run_load(url: str, bundle, opts: LoadOptions, backend: str = "ort-cpu", prec
     return report
 
 
-def tokens(seed: int, shape: tuple[tuple[int, int], tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
-    """One instrument's day: days (1, D, F_day) and minutes (1, T, F_min), standard normal from `seed`."""
-    g = np.random.default_rng(seed)
-    return (g.standard_normal((1, *shape[0]), dtype=np.float32), g.standard_normal((1, *shape[1]), dtype=np.float32))
+POOL = 32  # distinct market days the requests cycle through
+
+
+def tokens(seed: int, shape: tuple[tuple[int, int], tuple[int, int]], cfg) -> tuple[np.ndarray, np.ndarray]:
+    """One instrument's day of the synthetic market (real features' ranges; the runtime refuses others):
+    days (1, D, F_day), the latest D look-back days, and minutes (1, T, F_min), the session's first T minutes."""
+    days, minutes = sample_days(cfg, POOL, seed=0)
+    i = seed % POOL
+    return days[i:i + 1, -shape[0][0]:], minutes[i:i + 1, :shape[1][0]]
 
 
 def _day_part(url: str, rt: HRMRuntime, shape, opts: LoadOptions) -> dict:
@@ -73,7 +79,7 @@ def _day_part(url: str, rt: HRMRuntime, shape, opts: LoadOptions) -> dict:
         client = TritonClient(url, opts.protocol)
         try:
             for i in range(c * opts.requests, (c + 1) * opts.requests):
-                days, minutes = tokens(opts.seed + i, shape)
+                days, minutes = tokens(opts.seed + i, shape, rt.cfg)
                 t0 = time.perf_counter()
                 try:
                     got[i] = client.day(days, minutes)
@@ -89,7 +95,7 @@ def _day_part(url: str, rt: HRMRuntime, shape, opts: LoadOptions) -> dict:
         idx = [i for i in range(lo, min(n, lo + 64)) if got[i] is not None]
         if not idx:
             continue
-        feeds = [tokens(opts.seed + i, shape) for i in idx]
+        feeds = [tokens(opts.seed + i, shape, rt.cfg) for i in idx]
         t0 = time.perf_counter()
         tl = rt.run_day(np.concatenate([d for d, _ in feeds]), np.concatenate([m for _, m in feeds]))
         ref_s += time.perf_counter() - t0
@@ -109,7 +115,7 @@ def _stream_part(url: str, rt: HRMRuntime, shape, minutes: int, opts: LoadOption
 
     def stream_loop(s: int) -> None:
         client = TritonClient(url, opts.protocol)
-        days, bars = tokens(base + s, shape)
+        days, bars = tokens(base + s, shape, rt.cfg)
         sequence = 1_000 + s  # correlation id = instrument
         try:
             client.step(sequence, days=days, start=True)
@@ -128,7 +134,7 @@ def _stream_part(url: str, rt: HRMRuntime, shape, minutes: int, opts: LoadOption
     wall = _run_threads(stream_loop, opts.streams)
     mismatches, worst, ref_s = 0, 0.0, 0.0
     for s in range(opts.streams):
-        days, bars = tokens(base + s, shape)
+        days, bars = tokens(base + s, shape, rt.cfg)
         session = rt.start_day(days)
         for t in range(minutes):
             t0 = time.perf_counter()

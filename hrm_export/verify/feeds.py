@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from hrm_export.core.errors import UserError
+from hrm_export.core.market_inputs import SOURCE, sample_days
 from hrm_export.core.profiles import Profile
 from hrm_export.core.session_rule import fit_session
 from model_src.config import HRMConfig
@@ -66,20 +66,5 @@ class MarketInputs:
 
 
 def _pool(cfg: HRMConfig, seed: int, n: int) -> tuple[str, Tensor, Tensor]:
-    from model_src.data import stack_samples, synthetic_samples
-
-    D, T = cfg.max_days, cfg.max_minutes
-    # The synthetic market's sessions are 390 minutes. A model for longer sessions (XLON: 510) is fed `per`
-    # consecutive sessions joined along the minute axis: every token keeps the value range of real features,
-    # which is what parity needs; the joined day is not a real session, and verify does not claim it is.
-    per = -(-T // 390)
-    # n·per + 12 sessions: the first few lack history (skipped by build_samples)
-    samples = [s for s in synthetic_samples(n * per + 12, seed=seed, lookback=D)
-               if s.days.shape[0] >= D and s.minutes.shape[0] == 390][:n * per]
-    if len(samples) < per:
-        raise UserError(f"the synthetic market has no {T}-minute feeds for this model",
-                        hint="verify a model whose max_minutes is at most the synthetic session (390)")
-    samples = samples[:len(samples) // per * per]
-    days, minutes = stack_samples(samples)  # (N·per, D, F_day), (N·per, 390, F_min)
-    minutes = minutes.reshape(len(samples) // per, per * 390, -1)[:, :T]  # (N, T, F_min)
-    return "model_src.data.synthetic_samples", days[::per, -D:].float(), minutes.float()
+    days, minutes = sample_days(cfg, n, seed)  # (N, D, F_day), (N, T, F_min)
+    return SOURCE, torch.from_numpy(days.copy()), torch.from_numpy(minutes.copy())

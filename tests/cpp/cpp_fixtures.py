@@ -127,7 +127,7 @@ def _nonfinite_copy(bundle: Path, dst: Path) -> None:
 def _expected(bundle: Path, precision: str, days: np.ndarray, minutes: np.ndarray, out: Path) -> None:
     """What the Python runtime computes on ONNX Runtime CPU, and the decisions the one rule makes of it."""
     from hrm_export.runtime import HRMRuntime
-    from hrm_export.runtime.replay import replay
+    from hrm_export.runtime.replay import ReplayDay, replay
 
     for sub in ("h", "l_step"):
         (out / sub).mkdir(parents=True, exist_ok=True)
@@ -142,8 +142,9 @@ def _expected(bundle: Path, precision: str, days: np.ndarray, minutes: np.ndarra
                 np.save(out / "l_step" / f"{k}_{name}.npy", t.numpy())
             t0 += n
         _timeline(rt.run_day(days, minutes), out / "run_day")
-        _timeline(replay(rt, days, minutes, stream=True, step=1), out / "stream")
-        _timeline(replay(rt, days, minutes, stream=True, step=STREAM_CHUNK), out / f"stream_{STREAM_CHUNK}")
+        day = ReplayDay(days, minutes, "fixture", session_minutes=minutes.shape[1])
+        _timeline(replay(rt, day, stream=True, step=1), out / "stream")
+        _timeline(replay(rt, day, stream=True, step=STREAM_CHUNK), out / f"stream_{STREAM_CHUNK}")
 
 
 def _timeline(tl, out: Path) -> None:

@@ -19,6 +19,7 @@ import numpy as np
 import psutil
 import pytest
 from conftest import IDLE_S
+from runtime_bundle import in_range
 from tritonclient.utils import InferenceServerException
 
 from hrm_export.runtime import HRMRuntime
@@ -52,8 +53,10 @@ def client(request, server):
 
 
 def day_tokens(batch: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Random tokens inside each feature's valid range (the runtime refuses others)."""
     g = np.random.default_rng(seed)
-    return g.standard_normal((batch, 16, 8), dtype=np.float32), g.standard_normal((batch, 390, 11), dtype=np.float32)
+    return (in_range(g.standard_normal((batch, 16, 8), dtype=np.float32), "days"),
+            in_range(g.standard_normal((batch, 390, 11), dtype=np.float32), "minutes"))
 
 
 def metrics(server) -> str:
@@ -111,7 +114,7 @@ def test_bad_requests_get_errors_and_the_server_keeps_serving(server, rt):
         "wrong feature count": lambda: c.day(days[:, :, :7], minutes),
         "wrong rank": lambda: c.day(days[0], minutes[0]),
         "wrong dtype": lambda: c.day(days.astype(np.float64), minutes),
-        "too many days": lambda: c.day(np.concatenate([days, days], axis=1), minutes),
+        "too many days": lambda: c.day(np.concatenate([days] * 5, axis=1), minutes),  # 80 > the profile's 64
         "NaN minute": lambda: c.day(days, np.where(np.arange(11) == 3, np.nan, minutes).astype(np.float32)),
         "never started": lambda: c.step(31, minutes=minutes[:, :1], minute=0),
     }
@@ -121,7 +124,7 @@ def test_bad_requests_get_errors_and_the_server_keeps_serving(server, rt):
             call()
         messages[what] = e.value.message()
     assert "non-finite value nan" in messages["NaN minute"] and "hint:" in messages["NaN minute"]
-    assert "16" in messages["too many days"]  # the profile's limit is named
+    assert "64" in messages["too many days"]  # the profile's limit is named
     assert "START" in messages["never started"]
 
     c.step(32, days=days, start=True)
