@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from bundle_tools import artifact, assert_one_line_refusal, edit_manifest, files, hrm, key_pair, rehashed_tamper
 from parity_bundle import copy_bundle, tiny_bundle
+from runtime_bundle import in_range
 
 from hrm_export.core.errors import ManifestError
 from hrm_export.core.manifest import Manifest
@@ -35,8 +36,8 @@ def keys(tmp_path_factory):
 def day(tmp_path_factory) -> tuple[Path, Path]:
     d = tmp_path_factory.mktemp("day")
     g = np.random.default_rng(0)
-    np.save(d / "days.npy", g.standard_normal((16, 8)).astype(np.float32))
-    np.save(d / "minutes.npy", g.standard_normal((20, 11)).astype(np.float32))
+    np.save(d / "days.npy", in_range(g.standard_normal((16, 8)).astype(np.float32), "days"))
+    np.save(d / "minutes.npy", in_range(g.standard_normal((20, 11)).astype(np.float32), "minutes"))
     return d / "days.npy", d / "minutes.npy"
 
 

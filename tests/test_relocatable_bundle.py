@@ -10,6 +10,7 @@ import pytest
 import torch
 from bundle_tools import key_pair
 from parity_bundle import tiny_bundle
+from runtime_bundle import in_range
 
 from hrm_export.bench import bench_bundle
 from hrm_export.bench.suite import SuiteOptions
@@ -42,7 +43,8 @@ def test_the_manifest_names_no_path_outside_the_bundle():
 
 def test_a_moved_bundle_opens_on_every_backend_and_decides_as_before(moved):
     g = torch.Generator().manual_seed(3)
-    days, minutes = torch.randn(2, 16, 8, generator=g), torch.randn(2, 60, 11, generator=g)
+    days, minutes = in_range(torch.randn(2, 16, 8, generator=g), "days"), in_range(torch.randn(2, 60, 11, generator=g),
+                                                                                 "minutes")
     timelines = {}
     for backend in ("torch", "ort-cpu"):
         with HRMRuntime.open(moved, backend=backend) as rt, HRMRuntime.open(tiny_bundle(), backend=backend) as here:
