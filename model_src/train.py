@@ -19,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -105,10 +106,13 @@ def evaluate(model: HRM, data: DayTensors, dist: Dist, device, amp: str, batch_s
     fwd = WindowForward(model)
     mine = list(range(dist.rank, len(data), dist.world))
     sums = torch.zeros(6, dtype=torch.float64)  # correct, minutes, ce·minutes, halt_correct, sessions, halt_min
+    g_sums = torch.zeros(2, model.cfg.l_dim, dtype=torch.float64)  # Σγ, Σγ² over days: is FiLM alive?
     for k in range(0, len(mine), batch_size):
         b = {key: v.to(device) for key, v in data.full(mine[k : k + batch_size]).items()}
         with autocast(device, amp):
-            logits, _, q_values, _ = fwd(b["days"], b["minutes"], b["positions"])
+            logits, _, q_values, gamma = fwd(b["days"], b["minutes"], b["positions"])
+        g = gamma.detach().double().cpu()  # (B, Cl)
+        g_sums += torch.stack([g.sum(0), (g * g).sum(0)])
         valid = b["action"] >= 0
         pred = logits.float().argmax(-1)
         ce = F.cross_entropy(logits.float().transpose(1, 2), b["action"], ignore_index=-100, reduction="sum")
@@ -119,15 +123,18 @@ def evaluate(model: HRM, data: DayTensors, dist: Dist, device, amp: str, batch_s
             (pred == b["action"])[valid].sum().item(), valid.sum().item(), ce.item(),
             (pred[rows, halt_at] == b["action"][rows, halt_at]).sum().item(), len(halt_at), halt_at.sum().item(),
         ], dtype=torch.float64)
-    sums = dist.all_reduce_sum(sums)
+    sums, g_sums = dist.all_reduce_sum(sums), dist.all_reduce_sum(g_sums)
     model.train()
     counts = data.class_counts().double()
+    days = max(1, len(data))
+    gamma_std = (g_sums[1] / days - (g_sums[0] / days) ** 2).clamp(min=0).sqrt().mean().item()
     return {
         "val_accuracy": sums[0].item() / max(1, sums[1].item()),
         "val_ce": sums[2].item() / max(1, sums[1].item()),
         "val_halt_accuracy": sums[3].item() / max(1, sums[4].item()),
         "val_mean_halt_minute": sums[5].item() / max(1, sums[4].item()),
         "val_majority_baseline": (counts.max() / counts.sum()).item(),
+        "val_film_gamma_std": gamma_std,  # FiLM γ's std across validation days, mean over channels
     }
 
 
@@ -147,6 +154,13 @@ def _init_provenance(path: str | None) -> dict:
     from model_src.checkpoint import checkpoint_metadata
 
     return {k: v for k, v in checkpoint_metadata(path).items() if k != "init_provenance"}
+
+
+def _earlier_commands(provenance: dict) -> list[str]:
+    """The commands of a resumed run's earlier invocations (runs saved before `commands` existed: their last)."""
+    if "commands" in provenance:
+        return list(provenance["commands"])
+    return [provenance["command"]] if provenance.get("command") else []
 
 
 def build_config(args) -> HRMConfig:
@@ -169,6 +183,8 @@ def train(args) -> dict:
         torch.set_num_threads(args.threads)
     cfg = build_config(args)
     lookback = args.lookback or cfg.max_days
+    if not 0 <= args.min_lookback <= lookback:
+        raise DataError(f"--min-lookback {args.min_lookback} must be between 1 and the look-back {lookback} (0: off)")
     if lookback > cfg.max_days:
         raise DataError(f"--lookback {lookback} exceeds the model's max_days {cfg.max_days}; lower it or "
                         f"--set max_days={lookback}")
@@ -189,15 +205,30 @@ def train(args) -> dict:
         model.load_state_dict(load_checkpoint(args.init).state_dict())
     for name, p in model.named_parameters():  # --train-only: freeze all but the named parts
         p.requires_grad_(not args.train_only or name.startswith(tuple(args.train_only)))
+    if args.ablation_twin and not (args.export and Path(args.ablation_twin).is_file()):
+        raise CheckpointError(f"--ablation-twin {args.ablation_twin}: needs --export and an existing checkpoint file; "
+                              f"pass the twin's exported .safetensors")
+    if args.ablate_film:  # the H-ablation twin: γ, β held at zero, so the L-module never hears the daily book
+        if cfg.cross_attention:
+            sys.exit("error: --ablate-film with cross_attention=True would leave the L→H cross-attention path open; "
+                     "train the twin without --set cross_attention=true")
+        nn.init.zeros_(model.h.film.proj.weight)  # (it is zero-initialised; an --init checkpoint's is not)
+        nn.init.zeros_(model.h.film.proj.bias)
+        for p in model.h.parameters():
+            p.requires_grad_(False)
     trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     decay = [p for n, p in trainable if p.ndim >= 2 and ".pos." not in n]
     no_decay = [p for n, p in trainable if not (p.ndim >= 2 and ".pos." not in n)]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
                              {"params": no_decay, "weight_decay": 0.0}], lr=args.lr, betas=(0.9, 0.95))
-    step, history = 0, []
+    step, history, before = 0, [], {}
     out = Path(args.out)
     if args.resume:
-        step, history = load_train_state(out, model, opt)
+        step, history, before = load_train_state(out, model, opt)
+        for key, now in (("ablate_film", args.ablate_film), ("train_only", args.train_only or [])):
+            if before.get(key, now) != now:  # the optimizer state is stored per trainable parameter
+                raise CheckpointError(f"{out}: the run was trained with {key}={before.get(key)!r}, not {now!r}; "
+                                      f"resume with the same options")
     fwd = dist.wrap(WindowForward(model))
     sampler = torch.utils.data.DistributedSampler(
         range(len(train_set)), num_replicas=dist.world, rank=dist.rank, shuffle=True, seed=args.seed, drop_last=True
@@ -207,15 +238,20 @@ def train(args) -> dict:
     per_epoch = len(sampler) // local_bs
     assert per_epoch >= 1, f"{len(train_set)} training days cannot fill a batch of {args.batch_size}"
 
+    command = shlex.join(["python", "-m", "model_src.train", *args.argv])
     provenance = {
-        "command": shlex.join(["python", "-m", "model_src.train", *args.argv]), "seed": args.seed,
+        "command": command, "commands": [*_earlier_commands(before), command], "seed": args.seed,
         "torch": torch.__version__, "threads": torch.get_num_threads(),
         "data": dataclasses.asdict(spec), "labels": dataclasses.asdict(labels), "crop_minutes": args.crop,
         "batch_size": args.batch_size, "world_size": dist.world, "train_days": len(train_set),
         "val_days": len(val_set), "amp": args.amp, "machine": args.machine, "act_discount": args.act_discount,
-        "init": args.init or "", "train_only": args.train_only or [],
+        "init": args.init or "", "train_only": args.train_only or [], "ablate_film": args.ablate_film,
+        "min_lookback": args.min_lookback,
+        "optim": {k: getattr(args, k) for k in ("lr", "min_lr_ratio", "warmup", "weight_decay", "clip", "act_weight",
+                                                 "quantity_weight", "steps")},
         "init_provenance": _init_provenance(args.init),
     }
+    wall_before = float(before.get("wall_s", 0.0))  # earlier invocations of a resumed run
     log = TrainLog(args.jsonl if dist.rank == 0 else None, progress=dist.rank == 0 and not args.no_progress,
                    total=args.steps, start=step)
     t0, tokens, metrics, start_step = time.time(), 0, {}, step
@@ -232,6 +268,9 @@ def train(args) -> dict:
             epoch_indices, epoch_of = list(sampler), epoch
         idx = epoch_indices[pos * local_bs : (pos + 1) * local_bs]
         batch = train_set.window(idx, train_set.crop_starts(idx, args.crop, args.seed, epoch), args.crop)
+        if args.min_lookback:  # this step's look-back: the latest D days, D a function of (seed, step) only
+            D = int(np.random.default_rng([args.seed, step]).integers(args.min_lookback, lookback + 1))
+            batch["days"] = batch["days"][:, -D:]
         batch = {k: v.to(device) for k, v in batch.items()}
         for g in opt.param_groups:
             g["lr"] = lr_at(step, args)
@@ -256,17 +295,26 @@ def train(args) -> dict:
             history.append({"step": step, **ev})
             log.event({"event": "validation", "step": step, **ev})
             if dist.rank == 0:
-                save_train_state(out, model, opt, step, history, {**provenance, "last": metrics})
+                save_train_state(out, model, opt, step, history,
+                                 {**provenance, "last": metrics, "wall_s": round(wall_before + time.time() - t0, 1)})
     fingerprints = dist.all_gather_str(param_fingerprint(model))
     final = {"event": "done", "step": step, "wall_s": time.time() - t0, "param_fingerprints": fingerprints,
              **(history[-1] if history else {})}
     if dist.rank == 0:
+        wall_s = round(wall_before + time.time() - t0, 1)
         if not history or history[-1]["step"] != step:
-            save_train_state(out, model, opt, step, history, {**provenance, "last": metrics})
+            save_train_state(out, model, opt, step, history, {**provenance, "last": metrics, "wall_s": wall_s})
         if args.export:
-            extra = {**provenance, "steps": step, "wall_s": round(time.time() - t0, 1),
-                     "final_validation": history[-1] if history else {}}
+            extra = {**provenance, "steps": step, "wall_s": wall_s, "final_validation": history[-1] if history else {}}
             save_loadable_checkpoint(model, args.export, dtype=torch.bfloat16, extra=extra)
+            if args.ablation_twin:  # measured on the weights as exported (bf16), like the twin's own export
+                from model_src.checkpoint import load_checkpoint
+                from model_src.train_conditioning import h_ablation_gap
+
+                val_all = DayTensors(val_days, labels)  # every validation day, whatever --val-days
+                gap = h_ablation_gap(load_checkpoint(args.export), extra, args.ablation_twin, val_all)
+                save_loadable_checkpoint(model, args.export, dtype=torch.bfloat16, extra={**extra, "h_ablation": gap})
+                final["h_ablation"] = gap
             final["exported"] = str(args.export)
     log.event(final)
     log.close()
@@ -290,6 +338,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     a("--tz", default="", help="time zone of naive timestamps in the bar files, e.g. America/New_York (with --data "
       "bars; timestamps that carry a zone need none)")
     a("--lookback", type=int, default=0, help="days of look-back per sample (0: the config's max_days)")
+    a("--min-lookback", type=int, default=0, help="train each step on the latest D days, D uniform in "
+      "[N, look-back] (0: always the whole look-back; validation always uses it)")
     a("--val-fraction", type=float, default=0.15, help="last fraction of dates held out (default 0.15)")
     a("--val-days", type=int, default=0, help="evaluate on the first N validation days only (0: all)")
     a("--horizon", type=int, default=30, help="label horizon in minutes (default 30)")
@@ -306,6 +356,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     a("--act-weight", type=float, default=0.5)
     a("--quantity-weight", type=float, default=0.5)
     a("--act-discount", type=float, default=0.98, help="per-minute discount of the ACT continue target")
+    a("--ablate-film", action="store_true", help="hold FiLM γ, β at zero (the H-ablation twin of a run; "
+      "docs/training.md)")
+    a("--ablation-twin", metavar="CKPT", help="the --ablate-film twin's exported checkpoint: with --export, record the "
+      "H-ablation gap in the metadata; with --describe, measure it")
     a("--init", metavar="CKPT", help="start from this checkpoint's weights (fresh optimizer and schedule)")
     a("--train-only", action="append", metavar="PREFIX", help="train only parameters named PREFIX* (repeatable)")
     a("--seed", type=int, default=0)
@@ -334,7 +388,7 @@ def main(argv: list[str] | None = None) -> None:
         if args.describe:
             from model_src.train_health import describe
 
-            describe(args.describe, as_json=args.json)
+            describe(args.describe, as_json=args.json, twin=args.ablation_twin)
             return
         train(args)
     except (DataError, CheckpointError) as e:  # bad input: one line naming the fix, not a traceback

@@ -1,9 +1,10 @@
 """Health of a trained checkpoint: is it a model worth exporting, or a degenerate one?
 
-Parity and INT8 calibration are only meaningful on a model whose FiLM γ varies by day, whose action
-logits are not tied, whose ACT head halts at varied minutes and whose accuracy beats the majority class.
-`python -m model_src.train --describe CKPT [--json]` rebuilds the checkpoint's validation split from its
-provenance metadata and prints these numbers.
+Parity and INT8 calibration are only meaningful on a model whose FiLM γ varies by day and changes its
+decisions, whose action logits are not tied, whose ACT head halts at varied minutes and whose accuracy beats
+the majority class. `python -m model_src.train --describe CKPT [--ablation-twin TWIN] [--json]` rebuilds the
+checkpoint's validation split from its provenance metadata and prints these numbers, with the conditioning
+sensitivity and the H-ablation gap of model_src.train_conditioning.
 """
 
 from __future__ import annotations
@@ -65,7 +66,10 @@ def health(model, data: DayTensors, batch_size: int = 4) -> dict:
     }
 
 
-def describe(path: str, as_json: bool = False) -> dict:
+def describe(path: str, as_json: bool = False, twin: str | None = None) -> dict:
+    """Health, conditioning sensitivity and the H-ablation gap (measured against `twin`, else as recorded)."""
+    from model_src.train_conditioning import conditioning_sensitivity, h_ablation_gap
+
     torch.set_num_threads(max(1, torch.get_num_threads()))
     meta = checkpoint_metadata(path)
     model = load_checkpoint(path)
@@ -74,7 +78,13 @@ def describe(path: str, as_json: bool = False) -> dict:
                          "python -m model_src.train")
     spec, labels = DataSpec(**meta["data"]), LabelConfig(**meta["labels"])
     _, val = split_by_date(load_samples(spec), spec.val_fraction)
-    stats = {"checkpoint": str(path), "steps": meta.get("steps"), **health(model, DayTensors(val, labels))}
+    data = DayTensors(val, labels)
+    stats = {"checkpoint": str(path), "steps": meta.get("steps"), "ablate_film": bool(meta.get("ablate_film")),
+             **health(model, data), "conditioning_sensitivity": conditioning_sensitivity(model, data)}
+    if twin:
+        stats["h_ablation"] = {**h_ablation_gap(model, meta, twin, data), "measured": "now"}
+    elif "h_ablation" in meta:
+        stats["h_ablation"] = {**meta["h_ablation"], "measured": "at export (recorded in the metadata)"}
     if as_json:
         print(json.dumps(stats, indent=2))
         return stats

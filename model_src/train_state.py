@@ -52,8 +52,8 @@ def save_train_state(out: Path, model, opt, step: int, history: list[dict], prov
         {"step": step, "history": history, "provenance": provenance}, indent=2, sort_keys=True))
 
 
-def load_train_state(out: Path, model, opt) -> tuple[int, list[dict]]:
-    """Restore weights, optimizer moments and RNG from `out`; returns (step, validation history)."""
+def load_train_state(out: Path, model, opt) -> tuple[int, list[dict], dict]:
+    """Restore weights, optimizer moments and RNG from `out`; returns (step, validation history, provenance)."""
     meta_path = out / "train_state.json"
     if not meta_path.is_file():
         raise CheckpointError(f"{out}: no train_state.json to resume from; drop --resume or pass the run's --out")
@@ -72,7 +72,7 @@ def load_train_state(out: Path, model, opt) -> tuple[int, list[dict]]:
         keys = {k.split(".", 2)[2]: v for k, v in state.items() if k.startswith(f"opt.{i}.")}
         if keys:
             opt.state[p] = {k: (v if k == "step" else v.to(device)) for k, v in keys.items()}
-    return step, list(meta["history"])
+    return step, list(meta["history"]), dict(meta.get("provenance", {}))
 
 
 class TrainLog:

@@ -1,17 +1,20 @@
-"""The trainer on the synthetic market: it learns, it resumes exactly, it writes no pickles."""
+"""The trainer on the synthetic market: it learns, it resumes exactly, it writes no pickles; the H-ablation twin
+and the two conditioning measures of --describe."""
 
 import itertools
 import json
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
 
 from model_src import HRM, tiny_config
 from model_src.checkpoint import checkpoint_metadata, load_checkpoint
-from model_src.errors import CheckpointError
+from model_src.errors import CheckpointError, DataError
 from model_src.labels import LabelConfig
-from model_src.train import evaluate, lr_at, parse_args, train
+from model_src.train import evaluate, lr_at, main, parse_args, train
+from model_src.train_conditioning import conditioning_sensitivity, swap_permutation
 from model_src.train_data import DataSpec, DayTensors, load_samples, split_by_date
 from model_src.train_dist import Dist
 
@@ -99,3 +102,85 @@ def test_bad_input_is_one_line_and_exit_1(tmp_path):
     assert p.returncode == 1 and "Traceback" not in p.stderr
     assert p.stderr.strip() == "error: --data bars needs both --daily-bars FILE and --minute-bars FILE"
     assert not (tmp_path / "run").exists()
+
+
+def test_ablate_film_holds_gamma_beta_at_zero(tmp_path):
+    """The H-ablation twin: FiLM stays exactly zero and the H-module untouched, so γ = β = 0 on every day, the
+    standard forward of its checkpoint included, and swapping them between days changes nothing."""
+    out = tmp_path / "twin.safetensors"
+    run(tmp_path, "twin", "--steps", "3", "--eval-every", "3", "--ablate-film", "--export", str(out))
+    twin = load_checkpoint(out)
+    assert checkpoint_metadata(out)["ablate_film"] is True
+    torch.manual_seed(0)  # the trainer's --seed 0 initialisation
+    init = HRM(tiny_config()).state_dict()
+    for k, v in twin.state_dict().items():
+        if k.startswith("h."):
+            torch.testing.assert_close(v, init[k].bfloat16().float(), rtol=0, atol=0, msg=k)
+    assert (twin.h.film.proj.weight == 0).all() and (twin.h.film.proj.bias == 0).all()
+    assert not torch.equal(twin.l.heads.action.weight, init["l.heads.action.weight"].bfloat16().float())
+    _, val = split_by_date(load_samples(DataSpec(n_days=80, lookback=16)), 0.15)
+    data = DayTensors(val, LabelConfig())
+    assert conditioning_sensitivity(twin, data)["share_changed"] == 0.0
+
+
+def test_conditioning_sensitivity_counts_changed_actions():
+    _, val = split_by_date(load_samples(DataSpec(n_days=80, lookback=16)), 0.15)
+    data = DayTensors(val, LabelConfig())
+    torch.manual_seed(0)
+    model = HRM(tiny_config()).eval()
+    torch.nn.init.normal_(model.h.film.proj.weight, std=2.0)  # a FiLM that varies strongly by day
+    stats = conditioning_sensitivity(model, data)
+    assert 0.05 < stats["share_changed"] <= 1 and stats["minutes"] == 390 * len(val) and "derangement" in stats["swap"]
+    assert conditioning_sensitivity(model, data) == stats  # the swap is seeded
+
+
+def test_swap_is_a_seeded_derangement():
+    for n in (2, 3, 10, 59):
+        perm = swap_permutation(n)
+        assert sorted(perm) == list(range(n)) and (perm != np.arange(n)).all()
+        assert (swap_permutation(n) == perm).all()
+    assert not (swap_permutation(59, seed=1) == swap_permutation(59)).all()
+
+
+def test_h_ablation_gap_against_the_twin(tmp_path):
+    """describe measures the gap against the --ablate-film twin, and the trainer records it at export; a run
+    that differs in more than --ablate-film is refused as a twin, naming what differs."""
+    common = ["--steps", "4", "--eval-every", "4"]
+    twin = tmp_path / "twin.safetensors"
+    run(tmp_path, "twin", *common, "--ablate-film", "--export", str(twin))
+    full = tmp_path / "full.safetensors"
+    final, _ = run(tmp_path, "full", *common, "--export", str(full), "--ablation-twin", str(twin))
+    recorded = checkpoint_metadata(full)["h_ablation"]
+    assert final["h_ablation"] == recorded
+    assert recorded["gap_points"] == round(100 * (recorded["val_accuracy"] - recorded["twin_val_accuracy"]), 2)
+
+    from model_src.train_health import describe
+
+    stats = describe(str(full), as_json=True, twin=str(twin))
+    assert stats["h_ablation"]["twin_val_accuracy"] == recorded["twin_val_accuracy"]
+    assert stats["h_ablation"]["val_accuracy"] == stats["val_accuracy"]
+    assert describe(str(full), as_json=True)["h_ablation"]["measured"].startswith("at export")
+
+    other = tmp_path / "other.safetensors"
+    run(tmp_path, "other", "--steps", "4", "--eval-every", "4", "--seed", "1", "--ablate-film", "--export", str(other))
+    with pytest.raises(CheckpointError, match=r"not the ablation twin.*seed \(1 vs 0\)"):
+        describe(str(full), as_json=True, twin=str(other))
+    with pytest.raises(CheckpointError, match="not trained with --ablate-film"):
+        describe(str(full), as_json=True, twin=str(full))
+    with pytest.raises(SystemExit, match=r"^error: .*missing.safetensors: no such checkpoint file"):
+        main(["--describe", str(full), "--ablation-twin", str(tmp_path / "missing.safetensors")])
+
+
+def test_resume_refuses_a_different_ablation(tmp_path):
+    run(tmp_path, "r", "--steps", "2", "--eval-every", "2")
+    with pytest.raises(CheckpointError, match="ablate_film=False"):
+        run(tmp_path, "r", "--steps", "4", "--resume", "--ablate-film")
+
+
+def test_min_lookback_trains_on_shorter_histories(tmp_path):
+    """--min-lookback: each step sees the latest D days, D drawn from (seed, step); validation sees them all."""
+    final, events = run(tmp_path, "mlb", "--steps", "3", "--eval-every", "3", "--min-lookback", "4")
+    meta = checkpoint_metadata(tmp_path / "mlb" / "model.safetensors")
+    assert meta["min_lookback"] == 4 and final["step"] == 3
+    with pytest.raises(DataError, match="--min-lookback 17"):
+        run(tmp_path, "bad", "--steps", "1", "--min-lookback", "17")
