@@ -42,6 +42,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from model_src.calendars import WEEKDAYS_NY
 from model_src.features import DAY_FEATURES, day_feature_rows
 
 NY = "America/New_York"
@@ -173,7 +174,7 @@ def synthetic_market(n_days: int, seed: int = 0, symbol: str = "SYN") -> tuple[p
     m, bars = simulate_market(n_days, seed)
     D, T = bars["close"].shape
     dates = pd.bdate_range(START_DATE, periods=D, tz=NY)  # midnight New York of each session date
-    stamps = (dates.values[:, None] + pd.to_timedelta(9 * 60 + 30 + np.arange(T), unit="min").values)  # (D, T)
+    stamps = (dates.tz_convert(None).to_numpy()[:, None] + pd.to_timedelta(9 * 60 + 30 + np.arange(T), unit="min").values)  # (D, T)
     minute = pd.DataFrame({
         "timestamp": pd.DatetimeIndex(stamps.ravel(), tz="UTC").tz_convert(NY),
         **{k: bars[k].ravel() for k in ("open", "high", "low", "close", "volume")}, "symbol": symbol,
@@ -184,6 +185,8 @@ def synthetic_market(n_days: int, seed: int = 0, symbol: str = "SYN") -> tuple[p
         "close": bars["close"][:, -1], "volume": bars["volume"].sum(axis=1), "symbol": symbol,
         "regime": np.asarray(REGIMES)[2 * m.trending + m.up],
     })
-    minute.attrs.update(source=f"synthetic_market(seed={seed}) minute bars", symbol=symbol)
-    daily.attrs.update(source=f"synthetic_market(seed={seed}) daily bars", symbol=symbol)
+    # the market trades every weekday (no holidays): its frames name that calendar, so the data layer does not
+    # hold them to XNYS, whose holidays the simulation does not know
+    minute.attrs.update(source=f"synthetic_market(seed={seed}) minute bars", symbol=symbol, exchange=WEEKDAYS_NY)
+    daily.attrs.update(source=f"synthetic_market(seed={seed}) daily bars", symbol=symbol, exchange=WEEKDAYS_NY)
     return daily, minute

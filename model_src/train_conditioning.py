@@ -71,7 +71,8 @@ def twin_mismatch(full: dict, twin: dict) -> str | None:
 def h_ablation_gap(model, provenance: dict, twin_path: str, data) -> dict:
     """Validation accuracy of `model` (trained with `provenance`) and of its ablation twin at `twin_path`, both
     by model_src.train_health.health on the same whole-session validation days; the gap in accuracy points."""
-    from model_src.checkpoint import checkpoint_metadata, file_sha256, load_checkpoint
+    from model_src.atomic import file_sha256
+    from model_src.checkpoint import checkpoint_metadata, load_checkpoint
     from model_src.errors import CheckpointError
     from model_src.train_health import health
 

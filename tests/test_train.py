@@ -182,5 +182,5 @@ def test_min_lookback_trains_on_shorter_histories(tmp_path):
     final, events = run(tmp_path, "mlb", "--steps", "3", "--eval-every", "3", "--min-lookback", "4")
     meta = checkpoint_metadata(tmp_path / "mlb" / "model.safetensors")
     assert meta["min_lookback"] == 4 and final["step"] == 3
-    with pytest.raises(DataError, match="--min-lookback 17"):
-        run(tmp_path, "bad", "--steps", "1", "--min-lookback", "17")
+    with pytest.raises(DataError, match="--min-lookback 65"):
+        run(tmp_path, "bad", "--steps", "1", "--min-lookback", "65")
