@@ -11,6 +11,7 @@ import pytest
 from calendar_bars import calendar_market
 
 from model_src.config import N_DAY_FEATURES, N_MINUTE_FEATURES
+from model_src.calendars import WEEKDAYS_NY
 from model_src.data import (
     DaySample,
     RepairReport,
@@ -126,7 +127,7 @@ def test_unsorted_rows_are_sorted_and_counted(tmp_path, market, reference, caplo
     daily, minute = market
     shuffled = minute.sample(frac=1.0, random_state=0)
     with caplog.at_level(logging.INFO, logger="model_src.data"):
-        bars = read_bars(_csv(tmp_path, shuffled))
+        bars = read_bars(_csv(tmp_path, shuffled), exchange=WEEKDAYS_NY)
     assert bars.attrs["repairs"]["unsorted_rows"] > 0.9 * len(minute)
     assert "unsorted_rows" in caplog.text
     got = build_samples(daily, bars, lookback=8)
@@ -178,7 +179,7 @@ def test_bar_with_a_missing_price_is_a_missing_minute(tmp_path, market, referenc
     row = len(minute) - 390 + 200  # minute 200 of the last session
     bad.loc[row, "close"] = np.nan
     bad.loc[row, "high"] = np.nan
-    bars = read_bars(_csv(tmp_path, bad))
+    bars = read_bars(_csv(tmp_path, bad), exchange=WEEKDAYS_NY)
     assert bars.attrs["repairs"] == {"bars_missing_price_dropped": 1} and len(bars) == len(minute) - 1
     report = RepairReport("test")
     got = build_samples(daily, bars, lookback=8, report=report)[-1]
