@@ -36,14 +36,16 @@ triton-env: $(TRITON_STAMP)
 demo: install
 	$(VENV)/bin/hrm-export build --out engines/default --verify-profile latency
 
-# The architecture contract first (seconds), then the default suite.
-test: install
+# Everything a fresh machine can check: the architecture contract (seconds), the C++ build, the default suite,
+# then the real Triton server (its own environment).
+test: install triton-env
 	$(VENV)/bin/lint-imports
 	@if command -v c++ >/dev/null && command -v cmake >/dev/null; then $(MAKE) --no-print-directory cpp; \
 	else echo "make test: no C++ compiler or CMake, the C++ tests will skip"; fi
 	$(PY) -m pytest -q
+	$(PY) -m pytest -q -m triton tests/triton_serving
 
-# The real-server suite: tritonserver on 127.0.0.1, HTTP, gRPC, streaming, bad requests, a bounded load.
+# The real-server suite alone: tritonserver on 127.0.0.1, HTTP, gRPC, streaming, bad requests, a bounded load.
 test-triton: install triton-env
 	$(PY) -m pytest -q -m triton tests/triton_serving
 

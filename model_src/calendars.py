@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import warnings
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -53,9 +54,13 @@ def exchange_name(exchange: str) -> str:
 def _calendar(exchange: str, first_year: int, last_year: int) -> xc.ExchangeCalendar:
     start, end = f"{first_year}-01-01", f"{last_year}-12-31"
     try:
-        if exchange == WEEKDAYS_NY:
-            return _WeekdaysNewYork(start=start, end=end)
-        return xc.get_calendar(exchange, start=start, end=end)
+        with warnings.catch_warnings():
+            # exchange_calendars 4.x reads tz-aware Series through `.values`, which pandas 3.1 deprecates: its
+            # warning, about its code, would reach every caller (stacklevel 1, so no module filter can name it)
+            warnings.simplefilter("ignore", category=getattr(pd.errors, "Pandas4Warning", FutureWarning))
+            if exchange == WEEKDAYS_NY:
+                return _WeekdaysNewYork(start=start, end=end)
+            return xc.get_calendar(exchange, start=start, end=end)
     except (ValueError, xc.errors.CalendarError) as e:  # dates outside what the calendar knows
         raise DataError(f"{exchange} calendar cannot cover {first_year}–{last_year} "
                         f"({str(e).splitlines()[0]}); fix: use bars inside the calendar's range") from None
