@@ -19,6 +19,9 @@ N_DAY_FEATURES = 8
 N_MINUTE_FEATURES = 11
 
 
+FILM_POOLS = ("mean", "mean_last")  # HRMConfig.film_pool
+
+
 @dataclass
 class HRMConfig:
     # inputs
@@ -38,6 +41,9 @@ class HRMConfig:
     l_mlp_ratio: float = 6.0
     # conditioning and heads
     cross_attention: bool = False  # optional L→H-token cross-attention before the heads
+    # what the FiLM generator reads from the day tokens: "mean" (all days alike) or "mean_last" (the mean next
+    # to the latest day, which holds what today's session most depends on; model_src.layers.FiLMGenerator)
+    film_pool: str = "mean"
     n_actions: int = 3  # short / flat / long
     norm_eps: float = 1e-5
     dropout: float = 0.0
@@ -62,6 +68,8 @@ class HRMConfig:
             if getattr(self, dim) % getattr(self, heads):
                 raise ConfigError(f"HRMConfig.{dim} = {getattr(self, dim)} is not divisible by "
                                   f"{heads} = {getattr(self, heads)}")
+        if self.film_pool not in FILM_POOLS:
+            raise ConfigError(f"HRMConfig.film_pool = {self.film_pool!r}: expected one of {list(FILM_POOLS)}")
         if self.n_actions != 3:
             raise ConfigError(f"HRMConfig.n_actions = {self.n_actions}: the trading heads are short/flat/long, "
                               "so it must be 3")

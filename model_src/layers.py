@@ -129,16 +129,25 @@ def film(x: Tensor, gamma: Tensor, beta: Tensor) -> Tensor:
 
 
 class FiLMGenerator(nn.Module):
-    """Day tokens → (γ, β) for the L-module. Zero-initialised, so an untrained model starts at identity."""
+    """Day tokens → (γ, β) for the L-module. Zero-initialised, so an untrained model starts at identity.
 
-    def __init__(self, h_dim: int, l_dim: int):
+    `pool` "mean" reads the mean of the day tokens; "mean_last" reads [mean ‖ latest day]. With a 64-day
+    look-back the latest day is 1/64 of the mean, and a zero-initialised projection of the mean learns the
+    modulation every day shares long before it learns what differs from day to day (docs/training.md).
+    """
+
+    def __init__(self, h_dim: int, l_dim: int, pool: str = "mean"):
         super().__init__()
-        self.proj = nn.Linear(h_dim, 2 * l_dim)
+        self.pool = pool
+        self.proj = nn.Linear(h_dim * (2 if pool == "mean_last" else 1), 2 * l_dim)
         nn.init.zeros_(self.proj.weight)
         nn.init.zeros_(self.proj.bias)
 
     def forward(self, h_tokens: Tensor) -> tuple[Tensor, Tensor]:  # (B, D, Ch) -> 2 × (B, C)
-        pooled = h_tokens.float().mean(dim=1)  # (B, Ch), mean over however many days were given
+        h = h_tokens.float()
+        pooled = h.mean(dim=1)  # (B, Ch), mean over however many days were given
+        if self.pool == "mean_last":
+            pooled = torch.cat([pooled, h[:, -1]], dim=-1)  # (B, 2·Ch): the latest day is the last token
         gamma, beta = fp32_linear(pooled, self.proj).chunk(2, dim=-1)
         return gamma, beta
 

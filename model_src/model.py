@@ -28,7 +28,7 @@ class HModule(nn.Module):
             Block(cfg.h_dim, cfg.h_heads, cfg.h_mlp_ratio, causal=False, eps=cfg.norm_eps) for _ in range(cfg.h_layers)
         )
         self.norm = RMSNorm(cfg.h_dim, cfg.norm_eps)
-        self.film = FiLMGenerator(cfg.h_dim, cfg.l_dim)
+        self.film = FiLMGenerator(cfg.h_dim, cfg.l_dim, cfg.film_pool)
 
     def forward(self, days: Tensor) -> tuple[Tensor, Tensor, Tensor]:  # (B, D, F_day)
         D = days.shape[1]

@@ -10,6 +10,8 @@ from hrm_export.core.errors import UserError
 from hrm_export.core.manifest import Manifest
 from hrm_export.core.specs import module_specs
 from hrm_export.export.bundle import export_bundle
+from hrm_export.export.onnx_module import export_module
+from model_src import HRM, tiny_config
 from model_src.model import LStep
 
 
@@ -139,3 +141,22 @@ def test_full_size_bundle_verifies(tmp_path):
     export_bundle(None, tmp_path)
     report = verify_bundle(tmp_path, n_random=0)
     assert report.passed, report.failures()
+
+
+def test_film_over_mean_and_latest_day_exports_for_any_look_back(tmp_path):
+    """film_pool="mean_last" slices the latest day token inside the H graph: it must stay right for every D
+    of the dynamic day axis, including D = 1 (where the latest day is the mean)."""
+    torch.manual_seed(0)
+    model = HRM(tiny_config(film_pool="mean_last")).eval()
+    torch.nn.init.normal_(model.h.film.proj.weight, std=0.05)  # a trained FiLM is far from its zero init
+    spec = module_specs(model.cfg)["h_module"]
+    path = tmp_path / "h_module.onnx"
+    export_module(model.h, spec, model.cfg, path, opset=23)
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for shape in [(1, 1, 8), (2, 5, 8), (3, 64, 8)]:
+        days = torch.randn(*shape)
+        with torch.no_grad():
+            ref = model.h(days)
+        out = sess.run(None, {spec.input_names[0]: days.numpy()})
+        for o, r in zip(out, ref, strict=True):
+            np.testing.assert_allclose(o, r.numpy(), atol=1e-5, rtol=1e-4)

@@ -32,6 +32,7 @@ def test_parameter_counts_match_plan_within_5pct(default_model, part):
 
 def test_conditioning_under_1m(default_model):
     assert parameter_table(default_model)["conditioning"] < 1e6
+    assert parameter_table(HRM(HRMConfig(film_pool="mean_last")))["conditioning"] < 1e6  # 384 → 768 inputs
 
 
 def test_fp32_size_near_109mb(default_model):
@@ -111,3 +112,27 @@ def test_config_roundtrip_and_unknown_field():
     assert HRMConfig.from_dict(cfg.to_dict()) == cfg
     with pytest.raises(ValueError, match="unknown HRMConfig field"):
         HRMConfig.from_dict({"h_dimm": 3})
+
+
+def test_film_mean_last_reads_the_latest_day():
+    """film_pool="mean_last": γ, β read [mean ‖ latest day], so the latest day moves them by a projection of
+    its own, not 1/D of the mean; "mean" keeps its shapes (checkpoints trained before the field still load)."""
+    torch.manual_seed(0)
+    m = HRM(tiny_config(film_pool="mean_last")).eval()
+    assert m.h.film.proj.in_features == 2 * m.cfg.h_dim
+    assert HRM(tiny_config()).h.film.proj.in_features == m.cfg.h_dim
+    torch.nn.init.normal_(m.h.film.proj.weight, std=0.05)
+    last = torch.zeros_like(m.h.film.proj.weight)
+    last[:, m.cfg.h_dim:] = m.h.film.proj.weight[:, m.cfg.h_dim:]
+    tokens = torch.randn(2, 16, m.cfg.h_dim)
+    with torch.no_grad():
+        g, b = m.h.film(tokens)
+        m.h.film.proj.weight.copy_(last)  # only the latest-day half of the projection left
+        g_last, _ = m.h.film(tokens)
+        moved = tokens.clone()
+        moved[:, :-1] += 1.0  # every day but the latest
+        g_moved, _ = m.h.film(moved)
+    assert g.shape == b.shape == (2, m.cfg.l_dim)
+    assert torch.allclose(g_last, g_moved), "the second half reads the latest day token alone"
+    with pytest.raises(ValueError, match="film_pool = 'max'"):
+        tiny_config(film_pool="max")

@@ -122,7 +122,8 @@ Config config_from_json(const Json& j) {
   };
   const std::vector<std::string> known = {"n_day_features", "n_minute_features", "max_days", "max_minutes", "h_layers",
                                           "h_dim", "h_heads", "h_mlp_ratio", "l_layers", "l_dim", "l_heads",
-                                          "l_mlp_ratio", "cross_attention", "n_actions", "norm_eps", "dropout"};
+                                          "l_mlp_ratio", "cross_attention", "film_pool", "n_actions", "norm_eps",
+                                          "dropout"};
   for (const auto& item : j.items())
     if (std::find(known.begin(), known.end(), item.key()) == known.end())
       throw std::invalid_argument("unknown HRMConfig field(s) ['" + item.key() + "']");
@@ -141,6 +142,12 @@ Config config_from_json(const Json& j) {
   if (j.contains("cross_attention")) {
     if (!j.at("cross_attention").is_boolean()) throw std::invalid_argument("config cross_attention is not a boolean");
     c.cross_attention = j.at("cross_attention").get<bool>();
+  }
+  if (j.contains("film_pool")) {  // what the FiLM generator reads: inside the H graph, so only checked here
+    const auto& v = j.at("film_pool");
+    if (!v.is_string() || (v.get<std::string>() != "mean" && v.get<std::string>() != "mean_last"))
+      throw std::invalid_argument("config film_pool is not one of \"mean\", \"mean_last\"");
+    c.film_pool = v.get<std::string>();
   }
   integer("n_actions", c.n_actions);
   real("norm_eps", c.norm_eps);

@@ -58,6 +58,14 @@ TEST(Manifest, RefusesAMissingOrCorruptManifest) {
   save(tmp.path, j);
   EXPECT_REFUSED(hrm::Manifest::load(tmp.path), hrm::ManifestError, "l_dim is not an integer");
   j = manifest_with("a.onnx");
+  j["config"]["film_pool"] = "max";
+  save(tmp.path, j);
+  EXPECT_REFUSED(hrm::Manifest::load(tmp.path), hrm::ManifestError, "film_pool is not one of");
+  j = manifest_with("a.onnx");
+  j["config"]["film_pool"] = "mean_last";  // pooled inside the H graph: the runtime only checks the name
+  save(tmp.path, j);
+  EXPECT_EQ(hrm::Manifest::load(tmp.path).config.film_pool, "mean_last");
+  j = manifest_with("a.onnx");
   j["artifacts"][0].erase("sha256");
   save(tmp.path, j);
   EXPECT_REFUSED(hrm::Manifest::load(tmp.path), hrm::ManifestError, "missing key 'sha256'");
