@@ -77,7 +77,11 @@ Args parse(int argc, char** argv) {
     else if (f == "--precision") a.open.precision = value(i);
     else if (f == "--profile" || f == "-p") a.open.profile = value(i);
     else if (f == "--step") a.step = positive(f, value(i));
-    else if (f == "--trust") a.open.trust = value(i);
+    else if (f == "--trust") {
+      a.open.trust = value(i);
+      if (a.open.trust.empty())  // an empty key must not quietly mean "check nothing"
+        throw hrm::UsageError("--trust needs a public key file, got ''", "e.g. --trust key.pub (docs/bundles.md)");
+    }
     else if (f == "--threads") a.open.intra_op_threads = static_cast<int>(positive(f, value(i)));
     else if (f == "--seconds") a.seconds = seconds(f, value(i));
     else if (f == "--full") a.full = true;

@@ -11,6 +11,7 @@ import subprocess
 
 import pytest
 from bundle_tools import key_pair, rehashed_tamper
+from cryptography.hazmat.primitives.asymmetric import ec
 from typer.testing import CliRunner
 
 from hrm_export.cli import app
@@ -20,7 +21,7 @@ from hrm_export.core.signing import SignatureError, verify_signature
 @pytest.fixture(scope="module")
 def keys(tmp_path_factory):
     d = tmp_path_factory.mktemp("keys")
-    return {"key": key_pair(d, "key"), "other": key_pair(d, "other")}
+    return {"key": key_pair(d, "key"), "other": key_pair(d, "other"), "p384": key_pair(d, "p384", ec.SECP384R1())}
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +52,17 @@ def test_the_signing_key_opens_it_and_the_decisions_are_the_unsigned_ones(cpp_bu
     assert _rows(trusted) == _rows(unsigned) and len(_rows(trusted)) > 0
     # without a key nothing is checked, as in the Python runtime; it says so
     assert "signed, not checked (pass --trust KEY.pub)" in _run(cpp_build, cpp_fixtures, signed).stderr
+
+
+def test_a_p384_signature_verifies_with_its_key_only(cpp_build, cpp_fixtures, keys, tmp_path):
+    bundle = shutil.copytree(cpp_fixtures / "bundle", tmp_path / "bundle")
+    result = CliRunner().invoke(app, ["sign", str(bundle), "--key", str(keys["p384"][0])])
+    assert result.exit_code == 0, result.output
+    assert _run(cpp_build, cpp_fixtures, bundle, "--trust", keys["p384"][1]).returncode == 0
+    done = _run(cpp_build, cpp_fixtures, bundle, "--trust", keys["key"][1])
+    assert done.returncode == 1 and "not signed with the key" in done.stderr
+    done = _run(cpp_build, cpp_fixtures, bundle, "--trust", "")
+    assert done.returncode == 1 and "--trust needs a public key file" in done.stderr
 
 
 def _python_refusal(bundle, key) -> str:
