@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from calendar_bars import calendar_market
 
-from model_src.config import N_DAY_FEATURES, N_MINUTE_FEATURES
 from model_src.calendars import WEEKDAYS_NY
+from model_src.config import N_DAY_FEATURES, N_MINUTE_FEATURES
 from model_src.data import (
     DaySample,
     RepairReport,

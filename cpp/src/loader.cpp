@@ -4,6 +4,7 @@
 
 #include "hrm/errors.hpp"
 #include "ort_backend.hpp"
+#include "signature.hpp"
 #include "specs.hpp"
 #include "tensorrt.hpp"
 
@@ -123,8 +124,13 @@ Opened open_bundle(const std::string& dir, const OpenOptions& o) {
                      o.backend == "torch" ? "the C++ runtime has no PyTorch backend: use auto, tensorrt, ort-cuda or ort-cpu"
                                           : "use one of auto, tensorrt, ort-cuda, ort-cpu");
   Opened out;
-  out.manifest = std::make_unique<Manifest>(Manifest::load(dir));  // also runs the signature hook
+  // with a trusted key, the signature over every file is checked first, before the manifest is read
+  out.manifest = std::make_unique<Manifest>(Manifest::load(dir, o.trust));
   const Manifest& m = *out.manifest;
+  std::error_code ec;
+  out.signature = !o.trust.empty() ? "signed with the trusted key " + o.trust
+                  : fs::exists(fs::symlink_status(m.dir / SIGNATURE_NAME, ec)) ? "signed, not checked (pass --trust KEY.pub)"
+                                                                               : "unsigned";
   check_versions(m);
   m.verify_hashes();  // every file, not only the ones this backend reads: a bundle is whole or refused
   const auto specs = module_specs(m.config);

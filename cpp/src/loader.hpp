@@ -1,7 +1,8 @@
 // Open a bundle, fail closed: every check runs before the first inference (hrm_export/runtime/loader.py).
 //
-// In order: the manifest loads (format, config, artifact paths inside the bundle), the signature hook,
-// the bundle was made by a compatible hrm-export, every artifact's sha256 matches, then for the backend:
+// In order: with a trusted key, the signature over every file (signature.hpp); the manifest loads (format,
+// config, artifact paths inside the bundle); the bundle was made by a compatible hrm-export, every artifact's
+// sha256 matches, then for the backend:
 // the chosen artifacts exist, their recorded I/O equals the config's spec, the profile exists and every
 // artifact admits it, plans pass the TensorRT checks, and each graph's own I/O equals the record.
 #pragma once
@@ -26,6 +27,7 @@ struct Opened {
   std::vector<const Profile*> profiles;       // the profiles every chosen artifact admits
   Limits limits;
   std::string reason;
+  std::string signature;  // as `hrm-export inspect` says it: checked with the trusted key, not checked, unsigned
 };
 
 Opened open_bundle(const std::string& dir, const OpenOptions& options);

@@ -6,6 +6,7 @@
 
 #include "hrm/errors.hpp"
 #include "sha256.hpp"
+#include "signature.hpp"
 
 namespace hrm {
 
@@ -162,7 +163,7 @@ Config config_from_json(const Json& j) {
   return c;
 }
 
-Manifest Manifest::load(const fs::path& dir_or_file) {
+Manifest Manifest::load(const fs::path& dir_or_file, const std::string& trust) {
   fs::path dir = dir_or_file;
   std::error_code ec;
   fs::path path = fs::is_directory(dir, ec) || !dir.has_extension() ? dir / MANIFEST_NAME : dir;
@@ -170,6 +171,7 @@ Manifest Manifest::load(const fs::path& dir_or_file) {
   if (!fs::is_regular_file(path, ec))
     throw ManifestError(dir.string() + ": no " + MANIFEST_NAME + " (not a bundle, or its export did not finish)",
                         "export one: hrm-export export --out " + dir.string());
+  check_bundle_signature(dir, trust);  // with a trusted key: the signature first, before anything is read
   const std::string reexport = "re-export the bundle: hrm-export export --out " + dir.string();
   Manifest m;
   m.dir = dir;
@@ -203,7 +205,6 @@ Manifest Manifest::load(const fs::path& dir_or_file) {
       throw ManifestError(path.string() + ": " + e.what(), reexport);
     }
   }
-  check_bundle_signature(m, raw);
   return m;
 }
 
@@ -261,16 +262,8 @@ std::string rebuild_hint(const std::string& precision, const std::string& format
   return "re-export the bundle: hrm-export export --out " + dir.string();
 }
 
-void check_bundle_signature(const Manifest& m, const Json& raw) {
-  std::error_code ec;
-  const bool signed_manifest = raw.contains("signature");
-  const bool sig_file = fs::exists(m.dir / "model.sig", ec);
-  if (signed_manifest || sig_file)
-    throw SignatureError(m.dir.string() + ": the bundle is signed (" +
-                             (signed_manifest ? std::string("manifest 'signature'") : std::string("model.sig")) +
-                             ") and this runtime cannot verify bundle signatures yet",
-                         "open it with the Python runtime, or use an unsigned bundle; the C++ check_bundle_signature "
-                         "hook is where verification goes (docs/cpp.md)");
+void check_bundle_signature(const fs::path& dir, const std::string& trust) {
+  if (!trust.empty()) verify_bundle_signature(dir, trust);
 }
 
 }  // namespace hrm

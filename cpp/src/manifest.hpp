@@ -59,7 +59,9 @@ struct Manifest {
   std::vector<Artifact> artifacts;
 
   // DIR or DIR/manifest.json. ManifestError when missing or corrupt, or when an artifact path leaves DIR.
-  static Manifest load(const fs::path& dir_or_file);
+  // `trust`: the PEM public key the bundle must be signed with; the signature and every file's digest are
+  // checked before the manifest is read (SignatureError). Empty: no signature required, none checked.
+  static Manifest load(const fs::path& dir_or_file, const std::string& trust = "");
   const Artifact& find(const std::string& module, const std::string& precision, const std::string& format) const;
   const Profile* profile(const std::string& name) const;
   // The artifact's file, checked to stay inside the bundle once symlinks are resolved.
@@ -73,9 +75,9 @@ std::string rebuild_hint(const std::string& precision, const std::string& format
 // throws std::invalid_argument (the manifest loader turns it into "corrupt manifest").
 Config config_from_json(const Json& j);
 
-// The bundle signature hook. `hrm-export sign` does not exist yet: an unsigned bundle passes; a bundle
-// that carries a signature (a "signature" entry in the manifest or a model.sig file) is refused with
-// SignatureError, since this runtime cannot verify it yet, rather than trusted unchecked.
-void check_bundle_signature(const Manifest& m, const Json& raw);
+// The bundle signature check, as Manifest.load(dir, trust=...) in Python: with a trusted key (a PEM file),
+// DIR/model.sig must be that key's signature over exactly the files DIR holds (signature.hpp); without one,
+// no signature is required and none is checked (a signed bundle opens, its manifest hashes still checked).
+void check_bundle_signature(const fs::path& dir, const std::string& trust);
 
 }  // namespace hrm

@@ -22,6 +22,7 @@ RuntimeImpl::RuntimeImpl(Opened o) : opened(std::move(o)) {
   backend_name = opened.backend->name();
   precision = opened.artifacts.at("l_step").precision;
   reason = opened.reason;
+  signature = opened.signature;
   auto call = [&](const char* module) {
     return ModuleCall(opened.artifacts.at(module), *opened.backend, cfg, opened.profiles, pool);
   };
@@ -143,6 +144,7 @@ int64_t Runtime::session_minutes() const { return impl_->cfg.max_minutes; }
 const std::string& Runtime::backend_name() const { return impl_->backend_name; }
 const std::string& Runtime::precision() const { return impl_->precision; }
 const std::string& Runtime::reason() const { return impl_->reason; }
+const std::string& Runtime::signature() const { return impl_->signature; }
 std::string Runtime::describe() const { return impl_->opened.backend->describe(); }
 
 // -- Session ------------------------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ struct RuntimeImpl {
   Opened opened;
   Config cfg;
   Limits limits;
-  std::string backend_name, precision, reason;
+  std::string backend_name, precision, reason, signature;
   std::unique_ptr<ModuleCall> h_call, l_call;
   std::unique_ptr<LStepCall> step_call;
   std::shared_ptr<BufferPool> pool = std::make_shared<BufferPool>();  // storage of the K/V caches

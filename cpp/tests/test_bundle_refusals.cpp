@@ -1,6 +1,6 @@
 // Opening a real exported bundle (tests/cpp/fixtures.py) fails closed on every tampering: changed, missing
 // or corrupt files, a manifest whose I/O, dtypes, version or profile disagree, a graph that is not the one
-// recorded, plans without a GPU, a signature. Each refusal is one typed error with a hint.
+// recorded, plans without a GPU, a signature required but missing. Each refusal is one typed error with a hint.
 #include <gtest/gtest.h>
 
 #include "helpers.hpp"
@@ -104,8 +104,16 @@ TEST(Bundle, RefusesAManifestThatDisagreesWithTheConfig) {
   save(b, j);
   EXPECT_REFUSED(hrm::Runtime::open(b.string(), cpu()), hrm::ManifestError, "leaves the bundle");
   save(b, good);
-  write_file(b / "model.sig", "{}");
-  EXPECT_REFUSED(hrm::Runtime::open(b.string(), cpu()), hrm::SignatureError, "the bundle is signed");
+  write_file(b / "model.sig", "{}");  // without a trusted key a signature is not checked, as in Python
+  EXPECT_EQ(hrm::Runtime::open(b.string(), cpu()).signature(), "signed, not checked (pass --trust KEY.pub)");
+  hrm::OpenOptions trusted = cpu();
+  trusted.trust = (tmp / "nope.pub").string();
+  EXPECT_REFUSED(hrm::Runtime::open(b.string(), trusted), hrm::UsageError, "nope.pub: no such key file");
+  fs::remove(b / "model.sig");
+  write_file(tmp / "key.pub", "-----BEGIN PUBLIC KEY-----\n");
+  trusted.trust = (tmp / "key.pub").string();
+  EXPECT_REFUSED(hrm::Runtime::open(b.string(), trusted), hrm::SignatureError, "not signed (no model.sig)");
+  EXPECT_EQ(hrm::Runtime::open(b.string(), cpu()).signature(), "unsigned");
 }
 
 TEST(Bundle, RefusesASymlinkOutOfTheBundle) {

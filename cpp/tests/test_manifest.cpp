@@ -1,5 +1,5 @@
 // Opening a bundle's manifest fails closed: missing or corrupt, wrong format, bad config, artifact paths
-// out of the bundle (.., absolute, symlinks), missing or changed files, a signature it cannot verify.
+// out of the bundle (.., absolute, symlinks), missing or changed files; a signature checked with a key only.
 #include <gtest/gtest.h>
 
 #include "helpers.hpp"
@@ -102,16 +102,17 @@ TEST(Manifest, RefusesMissingOrChangedArtifacts) {
   EXPECT_REFUSED(hrm::Manifest::load(tmp.path).verify_hashes(), hrm::ManifestError, "not a file");
 }
 
-TEST(Manifest, RefusesASignatureItCannotVerify) {
+TEST(Manifest, ASignatureIsCheckedOnlyWithATrustedKey) {  // as Manifest.load(dir, trust=None) in Python
   TempDir tmp;
   write_file(tmp / "a.onnx", "abc");
-  auto j = manifest_with("a.onnx");
-  j["signature"] = {{"key", "x"}};
-  save(tmp.path, j);
-  EXPECT_REFUSED(hrm::Manifest::load(tmp.path), hrm::SignatureError, "cannot verify bundle signatures yet");
   save(tmp.path, manifest_with("a.onnx"));
   write_file(tmp / "model.sig", "{}");
-  EXPECT_REFUSED(hrm::Manifest::load(tmp.path), hrm::SignatureError, "model.sig");
+  hrm::Manifest::load(tmp.path).verify_hashes();
+  write_file(tmp / "key.pub", "not a key");
+  EXPECT_REFUSED(hrm::Manifest::load(tmp.path, (tmp / "key.pub").string()), hrm::UsageError, "not an EC public key");
+  fs::remove(tmp / "model.sig");
+  EXPECT_REFUSED(hrm::Manifest::load(tmp.path, (tmp / "key.pub").string()), hrm::SignatureError,
+                 "not signed (no model.sig), and a signature is required");
 }
 
 }  // namespace

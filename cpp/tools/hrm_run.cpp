@@ -1,7 +1,7 @@
 // hrm_run: replay one day through the C++ runtime, like `hrm-export run`.
 //
 //   hrm_run BUNDLE --days days.npy --minutes minutes.npy [--backend B] [--precision P] [--profile P]
-//           [--step N] [--full] [--json] [--bench [--seconds S]] [--threads N]
+//           [--step N] [--full] [--json] [--bench [--seconds S]] [--threads N] [--trust KEY.pub]
 //
 // With --json: one JSON line per minute and instrument with the fields and values of `hrm-export run
 // --json`, then a summary line. --bench times push (at minute 0 and at the session's last minute) and
@@ -29,7 +29,8 @@ using hrm::tools::Timing;
 const char* USAGE =
     "usage: hrm_run BUNDLE --days F.npy --minutes F.npy [--backend auto|tensorrt|ort-cuda|ort-cpu]\n"
     "               [--precision fp32|int8-cpu|...] [--profile NAME] [--step N] [--full] [--json]\n"
-    "               [--bench [--seconds S]] [--threads N]\n";
+    "               [--bench [--seconds S]] [--threads N] [--trust KEY.pub]\n"
+    "  --trust KEY.pub  refuse the bundle unless it is signed with this key (hrm-export sign): checked first\n";
 
 const char* HELP = "hrm_run BUNDLE --days F.npy --minutes F.npy [options]; hrm_run --help lists them";
 
@@ -76,6 +77,11 @@ Args parse(int argc, char** argv) {
     else if (f == "--precision") a.open.precision = value(i);
     else if (f == "--profile" || f == "-p") a.open.profile = value(i);
     else if (f == "--step") a.step = positive(f, value(i));
+    else if (f == "--trust") {
+      a.open.trust = value(i);
+      if (a.open.trust.empty())  // an empty key must not quietly mean "check nothing"
+        throw hrm::UsageError("--trust needs a public key file, got ''", "e.g. --trust key.pub (docs/bundles.md)");
+    }
     else if (f == "--threads") a.open.intra_op_threads = static_cast<int>(positive(f, value(i)));
     else if (f == "--seconds") a.seconds = seconds(f, value(i));
     else if (f == "--full") a.full = true;
@@ -211,7 +217,7 @@ int main(int argc, char** argv) {
     hrm::check_tokens(days, "days", rt.config().n_day_features);
     hrm::check_tokens(minutes, "minutes", rt.config().n_minute_features, days.shape[0]);
     std::cerr << "run " << a.bundle << " on " << rt.describe() << " (" << rt.reason() << "), profile '"
-              << rt.limits().profile << "'\n";
+              << rt.limits().profile << "', " << rt.signature() << "\n";
     if (a.bench) {
       bench(a, rt, days, minutes);
       return 0;

@@ -36,7 +36,7 @@ class ArtifactMismatchError : public ManifestError {
   using ManifestError::ManifestError;
 };
 
-// A bundle signature that is present but cannot be verified (see check_bundle_signature).
+// A signature required (a trusted key) but missing, made with another key, or not over exactly the bundle's files.
 class SignatureError : public ArtifactMismatchError {
  public:
   using ArtifactMismatchError::ArtifactMismatchError;

@@ -28,6 +28,8 @@ struct OpenOptions {
   std::string profile;           // empty: the first profile every chosen artifact admits
   int intra_op_threads = 0;      // ONNX Runtime intra-op threads; 0: one per physical core
   bool warmup = true;            // run every module once at open, so a broken artifact fails there
+  std::string trust;             // a PEM public key file: the bundle must be signed with it (model.sig, checked
+                                 // before anything else is read); empty: no signature required, none checked
 };
 
 // What H computes once per day: h_tokens (B, D, Ch), γ (B, Cl), β (B, Cl).
@@ -57,6 +59,8 @@ class Runtime {
   const std::string& backend_name() const;
   const std::string& precision() const;
   const std::string& reason() const;  // why this backend ("picked ort-cpu (passed over ...)")
+  // "signed with the trusted key KEY", "signed, not checked (pass --trust KEY.pub)" or "unsigned"
+  const std::string& signature() const;
   std::string describe() const;
 
  private:
