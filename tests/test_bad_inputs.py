@@ -142,6 +142,11 @@ def _(tmp):
     return ["verify", tiny_bundle(), "--budgets", toml], ("max_abs", "number", "'small'"), 1
 
 
+@cli_case("verify: two precisions in one run")
+def _(tmp):
+    return ["verify", tiny_bundle(), "--precision", "bf16-emulated,int8"], ("one precision per run", "--precision int8"), 1
+
+
 @cli_case("verify: a budget table given as a string")
 def _(tmp):
     toml = write(tmp / "b.toml", '[fp32]\nl_module = "tight"\n')

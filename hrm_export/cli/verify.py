@@ -76,6 +76,9 @@ def verify(
              hrm-export verify engines/default --precision int8 --profile latency --png int8-margin.png
              hrm-export verify engines/default --backend torch --precision bf16 --device cuda --cuda-graphs
     """
+    if "," in precision:  # one report, one verdict, one set of budgets per run
+        raise UserError(f"--precision {precision!r}: verify judges one precision per run",
+                        hint="run it once per precision, e.g. hrm-export verify DIR --precision int8")
     check_candidate_flags(backend, device, compile, cuda_graphs)  # before the reference is loaded
     from hrm_export.verify.bundle import verify_bundle
 
