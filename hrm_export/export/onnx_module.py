@@ -51,7 +51,8 @@ def export_module(module: nn.Module, spec: ModuleSpec, cfg: HRMConfig, path: Pat
     with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
         warnings.simplefilter("ignore")  # the exporter's own deprecation chatter, not the user's concern
         program = torch.onnx.export(
-            module.eval(), nest(spec, example_args(spec)), None, input_names=spec.input_names, output_names=spec.output_names,
+            module.eval(), nest(spec, example_args(spec)), None, input_names=spec.input_names,
+            output_names=spec.output_names,
             dynamic_shapes=dynamic_shapes, opset_version=opset, dynamo=True, optimize=True, verbose=False,
         )
     proto = program.model_proto

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from hrm_export.core.errors import UserError, require
 from hrm_export.core.manifest import Artifact, Manifest
-from hrm_export.core.specs import STATIC_STEP
 from hrm_export.core.market_inputs import sample_days
+from hrm_export.core.specs import STATIC_STEP
 from hrm_export.precision import VARIANTS
 from hrm_export.precision.calibration import Calibration, build_calibration, module_rows
 from model_src.atomic import atomic_output, file_sha256
