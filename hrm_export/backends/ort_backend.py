@@ -18,7 +18,7 @@ from hrm_export.core.errors import UserError
 from hrm_export.core.manifest import Manifest
 from hrm_export.core.ort_session import open_session
 from hrm_export.core.profiles import Profile, check_shapes
-from hrm_export.core.specs import module_specs
+from hrm_export.core.specs import STATIC_STEP, module_specs
 
 
 class OrtBackend(Backend):
@@ -76,6 +76,16 @@ class OrtBackend(Backend):
 
     def deactivate(self) -> None:
         self._sessions, self._active = {}, False
+
+    def has_static_step(self) -> bool:
+        return any(a.key() == (STATIC_STEP, self.precision, "onnx") for a in self.manifest.artifacts)
+
+    def stream_state(self, film: dict[str, Tensor]):
+        if self.device != "cpu" or not self.has_static_step():
+            return None  # CUDA: the same binding on device memory is not written yet (docs/runtime.md, Streaming)
+        from hrm_export.backends.stream import OrtStream
+
+        return OrtStream(self.session(STATIC_STEP), self.manifest.config, film)
 
     # -- inference -------------------------------------------------------------------------------------------
     def infer(self, module: str, feeds: dict[str, Tensor]) -> dict[str, Tensor]:

@@ -110,6 +110,10 @@ class HRMRuntime:
         kv = self.empty_kv(1)
         for _ in range(2):  # P = 0 and P = 1: an empty and a non-empty cache
             kv = self._infer("l_step", {**feeds, "past_kv": kv})["present_kv"]
+        stream = self.stream_state(h_tokens, gamma, beta)
+        if stream is not None:
+            for t in range(2):
+                stream.step(minutes, t)
         self.monitor.reset()
 
     @property
@@ -228,6 +232,31 @@ class HRMRuntime:
                 kvs.append(kv)
         heads = tuple(torch.cat(parts, dim=0) for parts in zip(*outs, strict=True))
         return heads, kvs[0] if len(kvs) == 1 else torch.cat(kvs, dim=2)
+
+    def stream_state(self, h_tokens, gamma, beta):
+        """The fixed-capacity K/V cache of a new day on this backend (backends/stream.py), or None where the backend
+        has no l_step_static (or the day has more instruments than one call takes): pushes then go through l_step."""
+        self._check_open("start_day")
+        if gamma.shape[0] > self.limits.batch:
+            return None
+        film = {"film_gamma": gamma, "film_beta": beta}
+        if self.cfg.cross_attention:
+            film["h_tokens"] = h_tokens
+        return self.backend.stream_state(film)
+
+    def static_step(self, stream, x: torch.Tensor, position: int) -> Heads:
+        """New minutes x (B, T, F_min) at session minute `position` through the session's static cache: calls of at
+        most `limits.new_minutes` minutes, each writing its keys/values into their slots (masked until the session
+        advances past them)."""
+        self._check_open("push")
+        parts = []
+        with self.monitor.measure("push"):
+            for t0 in range(0, x.shape[1], self.limits.new_minutes):
+                chunk = x[:, t0:t0 + self.limits.new_minutes]
+                with self._infer_lock, self.monitor.measure("l_step"):
+                    parts.append(stream.step(chunk, position + t0))
+                self.memory.tick()
+        return parts[0] if len(parts) == 1 else tuple(torch.cat(p, dim=1) for p in zip(*parts, strict=True))
 
     # -- internals ---------------------------------------------------------------------------------
     def _h_chunk(self, d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -1,0 +1,101 @@
+"""One session's fixed-capacity K/V cache on a backend, and the l_step_static call over it.
+
+    state = backend.stream_state(film)        # at start_day: the (L, 2, B, H, max_minutes, hd) cache, allocated once
+    heads = state.step(minutes, position)     # new minutes (B, T, F_min) at minute `position`: their k/v are written
+                                              # into slots position..position+T-1, nothing of the past is copied
+    position += T                             # the caller advances only after it accepted the heads
+
+Slots at or after `position` are masked out of the attention, so a step whose heads the caller refuses (a
+non-finite output, say) leaves nothing visible behind: the next step at the same position overwrites them.
+
+ONNX Runtime (CPU): the cache is one numpy array; each of its (layer, k|v) slices becomes an OrtValue that shares
+its memory (`OrtValue.ortvalue_from_numpy` wraps CPU memory, no copy; tests/test_stream.py writes into the array
+and reads the change through ORT), bound once with IOBinding together with γ, β and the position; a step binds
+only the new minutes. PyTorch: one cache tensor on the backend's device, passed as views.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from hrm_export.core.specs import STATIC_STEP, static_cache_names, static_cache_shape
+
+Heads = tuple[Tensor, Tensor, Tensor]  # action_logits, quantity, q_values
+HEAD_NAMES = ("action_logits", "quantity", "q_values")
+
+
+class TorchStream:
+    """The static cache as one tensor on the device; `step_fn` is the l_step_static module (or its CUDA graph)."""
+
+    def __init__(self, step_fn, cfg, film: dict[str, Tensor], device, dtype=torch.float32):
+        self.cfg, self.step_fn, self.film = cfg, step_fn, film
+        batch = film["film_gamma"].shape[0]
+        self.cache = torch.zeros(static_cache_shape(cfg, batch), device=device, dtype=dtype)
+        self.views = [self.cache[i, j] for i in range(cfg.l_layers) for j in range(2)]  # (B, H, M, hd) each
+        self.position = torch.zeros(1, dtype=torch.int64, device=device)
+
+    @torch.inference_mode()
+    def step(self, minutes: Tensor, position: int) -> Heads:
+        T = minutes.shape[1]
+        self.position.fill_(position)
+        f = self.film
+        a, q, qv, new_kv = self.step_fn(minutes.to(self.cache.device), f["film_gamma"], f["film_beta"], self.position,
+                                        self.views, f.get("h_tokens"))
+        self.cache[:, :, :, :, position:position + T] = new_kv.to(self.cache.dtype)
+        return a.float(), q.float(), qv.float()
+
+
+class OrtStream:
+    """The static cache as one numpy array shared with ONNX Runtime through OrtValues bound once."""
+
+    def __init__(self, session, cfg, film: dict[str, Tensor]):
+        from onnxruntime import OrtValue
+
+        self.cfg, self.session = cfg, session
+        batch = film["film_gamma"].shape[0]
+        self.cache = np.zeros(static_cache_shape(cfg, batch), dtype=np.float32)  # (L, 2, B, H, M, hd)
+        self.position = np.zeros(1, dtype=np.int64)
+        wanted = {i.name for i in session.get_inputs()}
+        self._keep = {"position": self.position}  # every array an OrtValue points into stays alive with the state
+        for k, v in film.items():
+            if k in wanted:
+                self._keep[k] = np.ascontiguousarray(v.detach().cpu().float().numpy())
+        for idx, name in enumerate(static_cache_names(cfg)):
+            self._keep[name] = self.cache[idx // 2, idx % 2]  # a C-contiguous view: no copy
+        self._values = {k: OrtValue.ortvalue_from_numpy(a) for k, a in self._keep.items()}
+        self.binding = session.io_binding()
+        for k, v in self._values.items():
+            self.binding.bind_ortvalue_input(k, v)
+        self._outputs: dict[int, dict[str, np.ndarray]] = {}
+
+    def _bind_outputs(self, batch: int, T: int) -> dict[str, np.ndarray]:
+        """Output arrays for T new minutes, allocated once per T and bound (ORT writes into them)."""
+        if T not in self._outputs:
+            from onnxruntime import OrtValue
+
+            c = self.cfg
+            outs = {"action_logits": np.empty((batch, T, c.n_actions), np.float32),
+                    "quantity": np.empty((batch, T, 1), np.float32), "q_values": np.empty((batch, T, 2), np.float32),
+                    "new_kv": np.empty((c.l_layers, 2, batch, c.l_heads, T, c.l_head_dim), np.float32)}
+            self._outputs[T] = outs
+            self._keep[f"out{T}"] = [OrtValue.ortvalue_from_numpy(a) for a in outs.values()]
+        outs = self._outputs[T]
+        for name, value in zip(outs, self._keep[f"out{T}"], strict=True):
+            self.binding.bind_ortvalue_output(name, value)
+        return outs
+
+    def step(self, minutes: Tensor, position: int) -> Heads:
+        x = np.ascontiguousarray(minutes.detach().cpu().numpy(), dtype=np.float32)
+        B, T = x.shape[:2]
+        self.position[0] = position
+        self.binding.bind_cpu_input("minutes", x)
+        outs = self._bind_outputs(B, T)
+        self.session.run_with_iobinding(self.binding)
+        self.cache[:, :, :, :, position:position + T] = outs["new_kv"]
+        return tuple(torch.from_numpy(outs[n].copy()) for n in HEAD_NAMES)  # copies of a few bytes: the next step
+        #                                                                    writes into the same output arrays
+
+
+__all__ = ["STATIC_STEP", "OrtStream", "TorchStream"]
