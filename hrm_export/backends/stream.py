@@ -5,8 +5,9 @@
                                               # into slots position..position+T-1, nothing of the past is copied
     position += T                             # the caller advances only after it accepted the heads
 
-Slots at or after `position` are masked out of the attention, so a step whose heads the caller refuses (a
-non-finite output, say) leaves nothing visible behind: the next step at the same position overwrites them.
+Slots at or after `position` are masked out of the attention's scores. A step whose heads the caller refuses (a
+non-finite output, say) must still be forgotten (`forget(position)`: its slots back to zeros), because a masked
+slot's probability is 0 and 0 × NaN is NaN in the probabilities × values product.
 
 ONNX Runtime (CPU): the cache is one numpy array; each of its (layer, k|v) slices becomes an OrtValue that shares
 its memory (`OrtValue.ortvalue_from_numpy` wraps CPU memory, no copy; tests/test_stream.py writes into the array
@@ -35,6 +36,16 @@ class TorchStream:
         self.cache = torch.zeros(static_cache_shape(cfg, batch), device=device, dtype=dtype)
         self.views = [self.cache[i, j] for i in range(cfg.l_layers) for j in range(2)]  # (B, H, M, hd) each
         self.position = torch.zeros(1, dtype=torch.int64, device=device)
+        self.batch = batch
+
+    def film_shape(self, name: str) -> tuple[int, ...]:
+        return tuple(self.film[name].shape)
+
+    def reset(self, film: dict[str, Tensor]) -> TorchStream:
+        """A new day on the same cache: the day's γ, β (h_tokens), the slots back to zeros; nothing allocated."""
+        self.film = film
+        self.cache.zero_()
+        return self
 
     @torch.inference_mode()
     def step(self, minutes: Tensor, position: int) -> Heads:
@@ -45,6 +56,10 @@ class TorchStream:
                                         self.views, f.get("h_tokens"))
         self.cache[:, :, :, :, position:position + T] = new_kv.to(self.cache.dtype)
         return a.float(), q.float(), qv.float()
+
+    def forget(self, position: int) -> None:
+        """Slots from `position` on back to zeros (after a refused or failed step)."""
+        self.cache[:, :, :, :, position:] = 0
 
 
 class OrtStream:
@@ -57,6 +72,7 @@ class OrtStream:
         batch = film["film_gamma"].shape[0]
         self.cache = np.zeros(static_cache_shape(cfg, batch), dtype=np.float32)  # (L, 2, B, H, M, hd)
         self.position = np.zeros(1, dtype=np.int64)
+        self.batch = batch
         wanted = {i.name for i in session.get_inputs()}
         self._keep = {"position": self.position}  # every array an OrtValue points into stays alive with the state
         for k, v in film.items():
@@ -69,6 +85,18 @@ class OrtStream:
         for k, v in self._values.items():
             self.binding.bind_ortvalue_input(k, v)
         self._outputs: dict[int, dict[str, np.ndarray]] = {}
+
+    def film_shape(self, name: str) -> tuple[int, ...]:
+        return self._keep[name].shape
+
+    def reset(self, film: dict[str, Tensor]) -> OrtStream:
+        """A new day on the same cache and bindings: the day's γ, β (h_tokens) copied into the bound arrays, the slots
+        back to zeros; nothing allocated, nothing re-bound (h_tokens of another look-back length: a new state)."""
+        for k, v in film.items():
+            if k in self._keep:
+                self._keep[k][...] = v.detach().cpu().float().numpy()
+        self.cache.fill(0.0)
+        return self
 
     def _bind_outputs(self, batch: int, T: int) -> dict[str, np.ndarray]:
         """Output arrays for T new minutes, allocated once per T and bound (ORT writes into them)."""
@@ -96,6 +124,10 @@ class OrtStream:
         self.cache[:, :, :, :, position:position + T] = outs["new_kv"]
         return tuple(torch.from_numpy(outs[n].copy()) for n in HEAD_NAMES)  # copies of a few bytes: the next step
         #                                                                    writes into the same output arrays
+
+    def forget(self, position: int) -> None:
+        """Slots from `position` on back to zeros (after a refused or failed step)."""
+        self.cache[:, :, :, :, position:] = 0
 
 
 __all__ = ["STATIC_STEP", "OrtStream", "TorchStream"]

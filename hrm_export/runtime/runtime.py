@@ -237,15 +237,19 @@ class HRMRuntime:
         heads = tuple(torch.cat(parts, dim=0) for parts in zip(*outs, strict=True))
         return heads, kvs[0] if len(kvs) == 1 else torch.cat(kvs, dim=2)
 
-    def stream_state(self, h_tokens, gamma, beta):
+    def stream_state(self, h_tokens, gamma, beta, reuse=None):
         """The fixed-capacity K/V cache of a new day on this backend (backends/stream.py), or None where the backend
-        has no l_step_static (or the day has more instruments than one call takes): pushes then go through l_step."""
+        has no l_step_static (or the day has more instruments than one call takes): pushes then go through l_step.
+        `reuse`: the session's state of the previous day, reset and kept when it fits (allocated once per session)."""
         self._check_open("start_day")
         if not self.static_cache or gamma.shape[0] > self.limits.batch:
             return None
         film = {"film_gamma": gamma, "film_beta": beta}
         if self.cfg.cross_attention:
             film["h_tokens"] = h_tokens
+        same_days = not self.cfg.cross_attention or reuse is None or reuse.film_shape("h_tokens") == h_tokens.shape
+        if reuse is not None and reuse.batch == gamma.shape[0] and same_days:
+            return reuse.reset(film)
         return self.backend.stream_state(film)
 
     def static_step(self, stream, x: torch.Tensor, position: int) -> Heads:

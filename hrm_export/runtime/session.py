@@ -95,9 +95,9 @@ class Session:
         if self.symbols is not None and len(self.symbols) != gamma.shape[0]:
             raise SequenceError(f"start_day: {gamma.shape[0]} instruments but the session names "
                                 f"{len(self.symbols)} symbols", hint="pass one row of days per symbol")
-        stream = rt.stream_state(h_tokens, gamma, beta)  # allocated once per day: no per-push allocation after it
-        kv = rt.empty_kv(gamma.shape[0]) if stream is None else None
-        with self._lock:
+        with self._lock:  # the static cache is allocated once per session (kept across days) and never per push
+            stream = rt.stream_state(h_tokens, gamma, beta, reuse=self._stream)
+            kv = rt.empty_kv(gamma.shape[0]) if stream is None else None
             self._film, self._kv, self._stream, self._filled = (h_tokens, gamma, beta), kv, stream, 0
             self._halt_minute = np.full(gamma.shape[0], NOT_HALTED, dtype=np.int64)
             self.day, self.last, self._bars, self._feeder = day, None, bars, None
@@ -173,11 +173,16 @@ class Session:
                                hint="open the bundle with a profile whose past_minutes reach the session's length "
                                "minus one, or export with one (docs/runtime.md)")
         h_tokens, gamma, beta = self._film
-        if self._stream is not None:  # writes only slots >= n, which stay masked until _filled moves past them
-            heads, kv = rt.static_step(self._stream, x, n), None
-        else:
-            heads, kv = rt.l_step(x, h_tokens, gamma, beta, self._kv)  # may raise: state untouched so far
-        line = decide("l_step", heads, n, self._halt_minute, total, self.symbols)  # may raise: still untouched
+        try:
+            if self._stream is not None:  # writes only slots >= n, masked until _filled moves past them
+                heads, kv = rt.static_step(self._stream, x, n), None
+            else:
+                heads, kv = rt.l_step(x, h_tokens, gamma, beta, self._kv)  # may raise: state untouched so far
+            line = decide("l_step", heads, n, self._halt_minute, total, self.symbols)  # may raise: still untouched
+        except BaseException:
+            if self._stream is not None:
+                self._stream.forget(n)  # a NaN left in a masked slot would still reach the values product
+            raise
         if self._stream is not None:
             self._filled = n + t_new
         else:
