@@ -43,7 +43,7 @@ class TorchBackend(Backend):
     def stream_state(self, film: dict[str, Tensor]):
         from hrm_export.backends.stream import TorchStream
 
-        return TorchStream(self._modules[STATIC_STEP], self.model.cfg, film, self.device)
+        return TorchStream(self._modules[STATIC_STEP], self.model.cfg, film, self.device, _DTYPES[self.precision])
 
     def deactivate(self) -> None:
         self._modules = {}
