@@ -134,3 +134,26 @@ def test_from_model_runtime_streams_static():
     assert s.cache_design == "static"
     full = rt.run_day(days, minutes, session_minutes=390)
     assert_same_decisions(_cat(_stream(s, minutes, [1] * 20 + [30])[0]), full, atol=1e-5)
+
+
+def test_graphed_stream_body_equals_full_pass_on_cpu():
+    """The body the CUDA graph captures (the step and its index_copy_ into the cache at a device-side position),
+    run eagerly: a new day on the same state (reset) gives the same heads as a fresh one."""
+    from hrm_export.backends.stream import GraphedTorchStream
+    from model_src.model import LStepStatic
+
+    m = tiny_runtime_model()
+    days, minutes = tokens(2, 12, 80, seed=11)
+    with torch.no_grad():
+        h, g, b = m.h(days)
+        full = m.l(minutes, g, b)
+    stream = GraphedTorchStream(LStepStatic(m.l).eval(), m.cfg, {"film_gamma": g, "film_beta": b}, "cpu",
+                                capture=False)
+    for _day in range(2):
+        outs, t = [], 0
+        for n in [1] * 30 + [20, 1, 29]:
+            outs.append(stream.step(minutes[:, t:t + n], t))
+            t += n
+        torch.testing.assert_close(torch.cat([o[0] for o in outs], dim=1), full[0], atol=1e-5, rtol=0)
+        stream.reset({"film_gamma": g, "film_beta": b})
+    assert sorted(stream._graphs) == [1, 20, 29]  # one entry per push length, not per minute

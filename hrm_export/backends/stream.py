@@ -17,11 +17,13 @@ only the new minutes. PyTorch: one cache tensor on the backend's device, passed 
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import torch
 from torch import Tensor
 
-from hrm_export.core.specs import STATIC_STEP, static_cache_names, static_cache_shape
+from hrm_export.core.specs import static_cache_names, static_cache_shape
 
 Heads = tuple[Tensor, Tensor, Tensor]  # action_logits, quantity, q_values
 HEAD_NAMES = ("action_logits", "quantity", "q_values")
@@ -130,4 +132,67 @@ class OrtStream:
         self.cache[:, :, :, :, position:] = 0
 
 
-__all__ = ["STATIC_STEP", "OrtStream", "TorchStream"]
+
+
+class GraphedTorchStream(TorchStream):
+    """TorchStream whose step — the l_step_static call and the write of its keys/values into the cache at a
+    device-side position (`index_copy_`) — is one captured CUDA graph per push length T. The batch is fixed per
+    session and the cache's shape per model, so the graph of T = 1 serves every minute of every day of the
+    session: one graph per batch size, where the growing cache needs one per minute count (390 a day).
+
+    γ, β (h_tokens), the minutes and the position are static tensors the graph reads: a new day copies into them.
+    `capture=False` runs the same body eagerly (how the CPU tests check it; the capture itself needs CUDA)."""
+
+    def __init__(self, step_fn, cfg, film: dict[str, Tensor], device, dtype=torch.float32, *, pool=None,
+                 lock=None, capture: bool = True, warmup_runs: int = 2):
+        super().__init__(step_fn, cfg, {k: v.clone() for k, v in film.items()}, device, dtype)
+        self.pool, self.capture, self.warmup_runs = pool, capture, warmup_runs
+        self.lock = lock if lock is not None else contextlib.nullcontext()
+        self._graphs: dict[int, tuple] = {}  # T -> (graph | None, static minutes, static outputs)
+        self.captures = 0
+
+    def reset(self, film: dict[str, Tensor]) -> GraphedTorchStream:
+        for k, v in film.items():
+            self.film[k].copy_(v)
+        self.cache.zero_()
+        return self
+
+    def _body(self, x: Tensor) -> Heads:
+        f = self.film
+        a, q, qv, new_kv = self.step_fn(x, f["film_gamma"], f["film_beta"], self.position, self.views,
+                                        f.get("h_tokens"))
+        slots = self.position + torch.arange(x.shape[1], device=x.device)  # device-side: no host sync in the graph
+        self.cache.index_copy_(4, slots, new_kv.to(self.cache.dtype))
+        return a.float(), q.float(), qv.float()
+
+    @torch.inference_mode()
+    def step(self, minutes: Tensor, position: int) -> Heads:
+        T = minutes.shape[1]
+        with self.lock:
+            self.position.fill_(position)
+            entry = self._graphs.get(T)
+            if entry is None:
+                entry = self._graphs[T] = self._capture(minutes.to(self.cache.device))
+            graph, x, outs = entry
+            x.copy_(minutes, non_blocking=True)
+            if graph is None:
+                outs = self._body(x)
+            else:
+                graph.replay()  # the step and its cache write: one launch
+            return tuple(o.clone() for o in outs)
+
+    def _capture(self, minutes: Tensor) -> tuple:
+        x = minutes.clone()
+        if not self.capture:
+            return None, x, None
+        side = torch.cuda.Stream()  # warm-ups (lazy init, autotuning) off the capture stream; they write the slots
+        side.wait_stream(torch.cuda.current_stream())  # at `position`, which the replay overwrites
+        with torch.cuda.stream(side):
+            for _ in range(self.warmup_runs):
+                self._body(x)
+        torch.cuda.current_stream().wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph, pool=self.pool):
+            outs = self._body(x)
+        self.captures += 1
+        return graph, x, outs

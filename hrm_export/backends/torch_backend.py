@@ -40,10 +40,17 @@ class TorchBackend(Backend):
         outs = self._modules[module](*args)
         return {name: out.float() for name, out in zip(spec.output_names, outs, strict=True)}
 
+    @property
+    def dtype(self) -> torch.dtype:
+        return _DTYPES[self.precision]
+
+    def static_step_module(self) -> torch.nn.Module:
+        return self._modules[STATIC_STEP]
+
     def stream_state(self, film: dict[str, Tensor]):
         from hrm_export.backends.stream import TorchStream
 
-        return TorchStream(self._modules[STATIC_STEP], self.model.cfg, film, self.device, _DTYPES[self.precision])
+        return TorchStream(self.static_step_module(), self.model.cfg, film, self.device, self.dtype)
 
     def deactivate(self) -> None:
         self._modules = {}
