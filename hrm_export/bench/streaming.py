@@ -43,9 +43,16 @@ STREAM_MODULES = ("l_step", STATIC_STEP, "day", "push", "push_growing", "run_day
 WINDOW = 4  # push latency at minute t: the pushes of minutes t-WINDOW..t+WINDOW
 
 
-def _cell(backend: str, precision: str, module: str, seq: int, timing, **extra) -> dict:
-    return {"backend": backend, "precision": precision, "module": module, "batch": 1, "seq": seq, "device": "cpu",
-            "device_class": device_class("cpu"), "timing": timing.to_dict(), **extra}
+def _cell(backend: str, precision: str, module: str, seq: int, timing, device: str = "cpu", **extra) -> dict:
+    return {"backend": backend, "precision": precision, "module": module, "batch": 1, "seq": seq, "device": device,
+            "device_class": device_class(device), "timing": timing.to_dict(), **extra}
+
+
+def _backend(manifest: Manifest, name: str, precision: str, threads: int = 0):
+    """A backend by bench name: `torch-graphs` is PyTorch with CUDA graphs (CUDA only)."""
+    graphs = name == "torch-graphs"
+    return make_backend("torch" if graphs else name, manifest, precision, intra_op_threads=threads,
+                        cuda_graphs=graphs)
 
 
 def _inputs(cfg):
@@ -56,9 +63,10 @@ def _inputs(cfg):
 def step_cells(manifest: Manifest, name: str, precision: str, budget_s: float, threads: int = 0) -> list[dict]:
     """l_step vs l_step_static at each t, and the day, on one backend (threads: ORT intra-op threads, 0 default)."""
     cfg = manifest.config
-    be = make_backend(name, manifest, precision, intra_op_threads=threads)
+    be = _backend(manifest, name, precision, threads)
     be.activate()
-    days, minutes = _inputs(cfg)
+    dev = be.device
+    days, minutes = (t.to(dev) for t in _inputs(cfg))
     h = be.infer("h_module", {"days": days})
     film = {"film_gamma": h["film_gamma"], "film_beta": h["film_beta"]}
     if cfg.cross_attention:
@@ -69,17 +77,17 @@ def step_cells(manifest: Manifest, name: str, precision: str, budget_s: float, t
     label = f"{name}/{precision}" + (f"/threads={threads}" if threads else "")
     for t in POINTS:
         x = minutes[:, t:t + 1]
-        past = torch.randn(kv_shape(cfg, 1, t), generator=gen)
+        past = torch.randn(kv_shape(cfg, 1, t), generator=gen).to(dev)
         fns = {"l_step": lambda x=x, past=past: be.infer("l_step", {"minutes": x, **film, "past_kv": past})}
         if stream is not None:
             fns[STATIC_STEP] = lambda x=x, t=t: stream.step(x, t)
-        for module, timing in time_interleaved(fns, budget_s).items():
-            cells.append(_cell(name, precision, module, t, timing, threads=threads))
+        for module, timing in time_interleaved(fns, budget_s, device=dev).items():
+            cells.append(_cell(name, precision, module, t, timing, dev, threads=threads))
         print(f"  {label} t={t}: " + ", ".join(f"{c['module']} {c['timing']['p50_ms']:.3f}" for c in cells[-len(fns):]),
               file=sys.stderr)
     if not threads:
-        day = time_call(lambda: composed(be.infer, days, minutes, cfg.cross_attention), budget_s)
-        cells.append(_cell(name, precision, "day", cfg.max_minutes, day))
+        day = time_call(lambda: composed(be.infer, days, minutes, cfg.cross_attention), budget_s, device=dev)
+        cells.append(_cell(name, precision, "day", cfg.max_minutes, day, dev))
     be.deactivate()
     return cells
 
@@ -91,8 +99,9 @@ def push_cells(manifest: Manifest, name: str, precision: str, n_days: int) -> li
     limits = choose_limits(manifest, {}, None)
     rts = {}
     for design, static in (("push", True), ("push_growing", False)):
-        be = make_backend(name, manifest, precision)
-        rts[design] = HRMRuntime(be, cfg, limits, "bench", static_cache=static, cache_size=1)
+        rts[design] = HRMRuntime(_backend(manifest, name, precision), cfg, limits, "bench", static_cache=static,
+                                 cache_size=1)
+    dev = rts["push"].backend.device
     samples = {d: {t: [] for t in POINTS} for d in rts}
     T = cfg.max_minutes
     for _ in range(n_days):
@@ -108,14 +117,15 @@ def push_cells(manifest: Manifest, name: str, precision: str, n_days: int) -> li
                         samples[design][p].append(ms)
     for rt in rts.values():
         rt.close()
-    return [_cell(name, precision, d, p, summarize(samples[d][p], 1, "perf_counter")) for d in samples for p in POINTS]
+    return [_cell(name, precision, d, p, summarize(samples[d][p], 1, "perf_counter"), dev) for d in samples
+            for p in POINTS]
 
 
 def day_cells(manifest: Manifest, name: str, precision: str, budget_s: float, chunk: int) -> list[dict]:
     """run_day one-pass vs in chunks of `chunk` minutes through the static cache, batch 1, through the runtime."""
     cfg = manifest.config
     days, minutes = _inputs(cfg)
-    rt = HRMRuntime(make_backend(name, manifest, precision), cfg, choose_limits(manifest, {}, None), "bench",
+    rt = HRMRuntime(_backend(manifest, name, precision), cfg, choose_limits(manifest, {}, None), "bench",
                     cache_size=1)
 
     def one(chunk_minutes):
@@ -123,8 +133,9 @@ def day_cells(manifest: Manifest, name: str, precision: str, budget_s: float, ch
         return rt.run_day(days, minutes, chunk_minutes=chunk_minutes)
 
     out = time_interleaved({"run_day": lambda: one(None), "run_day_chunked": lambda: one(chunk)}, budget_s)
+    dev = rt.backend.device
     rt.close()
-    return [_cell(name, precision, m, cfg.max_minutes, t, chunk=chunk if m.endswith("chunked") else None)
+    return [_cell(name, precision, m, cfg.max_minutes, t, dev, chunk=chunk if m.endswith("chunked") else None)
             for m, t in out.items()]
 
 
@@ -167,7 +178,7 @@ def run(bundle: str | Path, candidates=CANDIDATES, budget_s: float = 1.0, push_d
                 overhead.append({"backend": f"{name}/{precision}", "t": t, "push_p50_ms": push["timing"]["p50_ms"],
                                  "step_p50_ms": step["timing"]["p50_ms"],
                                  "python_ms": round(push["timing"]["p50_ms"] - step["timing"]["p50_ms"], 4)})
-    machine = machine_record("cpu")
+    machine = machine_record(next((c["device"] for c in cells if c["device"] != "cpu"), "cpu"))
     machine["load_average_1m"], machine["load_average_1m_end"] = load_start, round(os.getloadavg()[0], 2)
     report = {"bundle": str(bundle), "machine": machine, "cells": cells, "overhead": overhead, "nodes": nodes}
     targets = [t for t in load_targets(DEFAULT_TARGETS) if t.module in STREAM_MODULES and t.id.startswith("stream-")]
@@ -228,13 +239,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--push-days", type=int, default=3, help="days streamed per design for the push latency")
     ap.add_argument("--chunk", type=int, default=64, help="minutes per run_day chunk")
     ap.add_argument("--candidates", default=",".join(f"{n}/{p}" for n, p in CANDIDATES))
-    ap.add_argument("--json", type=Path, help="write the report as JSON here")
+    ap.add_argument("--json", help="write the report as JSON here ('-': on stdout, instead of the tables)")
+    ap.add_argument("--markdown", type=Path, help="write the tables here too")
     a = ap.parse_args(argv)
     cands = tuple(tuple(c.split("/", 1)) for c in a.candidates.split(","))
     report = run(a.bundle, cands, a.seconds, a.push_days, a.chunk)
-    print(markdown(report))
-    if a.json:
-        a.json.write_text(json.dumps(report, indent=1))
+    tables = markdown(report)
+    if a.markdown:
+        a.markdown.write_text(tables + "\n")
+    if a.json == "-":
+        print(json.dumps(report, indent=1))
+    else:
+        print(tables)
+        if a.json:
+            Path(a.json).write_text(json.dumps(report, indent=1))
     return 0 if report["gate"]["passed"] else 3
 
 
