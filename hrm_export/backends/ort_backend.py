@@ -32,6 +32,9 @@ class OrtBackend(Backend):
         check_hashes: bool = True,
         memory_arena: bool = True,  # off: memory returns after each run (verify's batch-128 cases), a bit slower
         spin_wait: bool = False,  # ORT's default is on; see core.ort_session
+        static_step_threads: int = 0,  # l_step_static's own intra-op threads (0: as intra_op_threads); 1 is faster
+        #                                for one minute at batch 1, slower for chunked days at large batches
+        #                                (docs/benchmarks.md, "Streaming at the floor")
     ):
         self.manifest = bundle if isinstance(bundle, Manifest) else Manifest.load(bundle)
         self.precision, self.device = precision, device
@@ -40,6 +43,7 @@ class OrtBackend(Backend):
         self.name = "ort-cpu" if device == "cpu" else "ort-cuda"
         self.intra_op_threads, self.save_optimized, self.check_hashes = intra_op_threads, save_optimized, check_hashes
         self.memory_arena, self.spin_wait = memory_arena, spin_wait
+        self.static_step_threads = static_step_threads
         self.specs = module_specs(self.manifest.config)
         self.check_profiles = True  # refuse shapes outside the artifact's profiles before running
         self._sessions: dict = {}
@@ -61,7 +65,10 @@ class OrtBackend(Backend):
             artifact = self.manifest.find(module, self.precision, "onnx")
             path = self.manifest.artifact_path(artifact)
             optimized = path.with_name(f"{module}.{self.precision}.ort-opt.onnx") if self.save_optimized else None
-            self._sessions[module] = open_session(path, self._providers(), intra_op_threads=self.intra_op_threads,
+            threads = self.intra_op_threads
+            if module == STATIC_STEP and self.static_step_threads:
+                threads = self.static_step_threads
+            self._sessions[module] = open_session(path, self._providers(), intra_op_threads=threads,
                                                   spin_wait=self.spin_wait, memory_arena=self.memory_arena,
                                                   optimized_path=optimized)
             self._profiles[module] = [Profile.from_dict(self.manifest.profiles[n]) for n in artifact.profiles

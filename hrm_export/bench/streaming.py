@@ -75,6 +75,7 @@ def step_cells(manifest: Manifest, name: str, precision: str, budget_s: float, t
     gen = torch.Generator().manual_seed(0)
     cells = []
     label = f"{name}/{precision}" + (f"/threads={threads}" if threads else "")
+    bench_name = f"{name}:threads={threads}" if threads else name  # never a gate's ort-cpu/int8-cpu cell
     for t in POINTS:
         x = minutes[:, t:t + 1]
         past = torch.randn(kv_shape(cfg, 1, t), generator=gen).to(dev)
@@ -82,7 +83,7 @@ def step_cells(manifest: Manifest, name: str, precision: str, budget_s: float, t
         if stream is not None:
             fns[STATIC_STEP] = lambda x=x, t=t: stream.step(x, t)
         for module, timing in time_interleaved(fns, budget_s, device=dev).items():
-            cells.append(_cell(name, precision, module, t, timing, dev, threads=threads))
+            cells.append(_cell(bench_name, precision, module, t, timing, dev, threads=threads))
         print(f"  {label} t={t}: " + ", ".join(f"{c['module']} {c['timing']['p50_ms']:.3f}" for c in cells[-len(fns):]),
               file=sys.stderr)
     if not threads:
@@ -119,6 +120,28 @@ def push_cells(manifest: Manifest, name: str, precision: str, n_days: int) -> li
         rt.close()
     return [_cell(name, precision, d, p, summarize(samples[d][p], 1, "perf_counter"), dev) for d in samples
             for p in POINTS]
+
+
+def python_costs(manifest: Manifest, name: str, precision: str, budget_s: float) -> dict[str, float]:
+    """p50 µs of the runtime's own work in a one-minute push, timed apart: the token checks (as_tokens: dtype,
+    shape, finiteness, ranges), the decision rule (decide), the monitor's context and the memory guard's tick."""
+    from hrm_export.runtime.decide import decide
+    from hrm_export.runtime.inputs import as_tokens
+
+    cfg = manifest.config
+    days, minutes = _inputs(cfg)
+    rt = HRMRuntime(_backend(manifest, name, precision), cfg, choose_limits(manifest, {}, None), "bench")
+    s = rt.start_day(days)
+    x = minutes[:, :1]
+    heads = rt.static_step(s._stream, x, 0) if s.cache_design == "static" else None
+    halts = s.halt_minute
+    fns = {"as_tokens": lambda: as_tokens(x, "minutes", cfg.n_minute_features, batch=1, book=rt.books.get("minutes")),
+           "monitor": lambda: rt.monitor.measure("bench").__enter__(), "memory_tick": rt.memory.tick}
+    if heads is not None:
+        fns["decide"] = lambda: decide("l_step", heads, 0, halts, cfg.max_minutes)
+    out = {k: round(time_call(f, budget_s, min_iters=100, max_iters=20000).p50_ms * 1e3, 2) for k, f in fns.items()}
+    rt.close()
+    return out
 
 
 def day_cells(manifest: Manifest, name: str, precision: str, budget_s: float, chunk: int) -> list[dict]:
@@ -161,7 +184,7 @@ def run(bundle: str | Path, candidates=CANDIDATES, budget_s: float = 1.0, push_d
     manifest = Manifest.load(bundle)
     manifest.verify_hashes()
     load_start = round(os.getloadavg()[0], 2)
-    cells, overhead, nodes = [], [], {}
+    cells, overhead, nodes, python_us = [], [], {}, {}
     for name, precision in candidates:
         print(f"{name}/{precision}", file=sys.stderr)
         cells += step_cells(manifest, name, precision, budget_s)
@@ -170,6 +193,7 @@ def run(bundle: str | Path, candidates=CANDIDATES, budget_s: float = 1.0, push_d
                 cells += step_cells(manifest, name, precision, budget_s / 2, threads=th)
             nodes[f"{name}/{precision}"] = node_counts(manifest, precision)
         cells += push_cells(manifest, name, precision, push_days)
+        python_us[f"{name}/{precision}"] = python_costs(manifest, name, precision, 0.3)
         cells += day_cells(manifest, name, precision, budget_s * 2, chunk)
     for name, precision in candidates:
         for t in POINTS:
@@ -180,20 +204,22 @@ def run(bundle: str | Path, candidates=CANDIDATES, budget_s: float = 1.0, push_d
                                  "python_ms": round(push["timing"]["p50_ms"] - step["timing"]["p50_ms"], 4)})
     machine = machine_record(next((c["device"] for c in cells if c["device"] != "cpu"), "cpu"))
     machine["load_average_1m"], machine["load_average_1m_end"] = load_start, round(os.getloadavg()[0], 2)
-    report = {"bundle": str(bundle), "machine": machine, "cells": cells, "overhead": overhead, "nodes": nodes}
+    report = {"bundle": str(bundle), "machine": machine, "cells": cells, "overhead": overhead, "nodes": nodes,
+              "python_us": python_us}
     targets = [t for t in load_targets(DEFAULT_TARGETS) if t.module in STREAM_MODULES and t.id.startswith("stream-")]
     report["gate"] = evaluate(report, targets)
     return report
 
 
 def _find(cells, name, precision, module, seq, threads=0):
+    name = f"{name}:threads={threads}" if threads else name
     return next((c for c in cells if (c["backend"], c["precision"], c["module"], c["seq"]) == (name, precision,
-                module, seq) and c.get("threads", 0) == threads), None)
+                module, seq)), None)
 
 
 def markdown(report: dict) -> str:
     cells = report["cells"]
-    combos = list(dict.fromkeys((c["backend"], c["precision"]) for c in cells))
+    combos = list(dict.fromkeys((c["backend"], c["precision"]) for c in cells if not c.get("threads")))
     lines = ["| backend/precision | figure | " + " | ".join(f"t = {t}" for t in POINTS) + " |",
              "|---|---|" + "---|" * len(POINTS)]
     rows = (("l_step", "l_step, growing past_kv"), (STATIC_STEP, "l_step_static, fixed cache"),
@@ -221,6 +247,12 @@ def markdown(report: dict) -> str:
     lines += ["", "| backend/precision | t | push p50 | step p50 | Python (push − step) |", "|---|---|---|---|---|"]
     lines += [f"| {o['backend']} | {o['t']} | {o['push_p50_ms']:.3f} | {o['step_p50_ms']:.3f} | {o['python_ms']:.3f} |"
               for o in report["overhead"]]
+    if report.get("python_us"):
+        lines += ["", "| backend/precision | token checks µs | decision µs | monitor µs | memory tick µs |",
+                  "|---|---|---|---|---|"]
+        for k, v in report["python_us"].items():
+            lines.append(f"| {k} | {v.get('as_tokens', '—')} | {v.get('decide', '—')} | {v.get('monitor', '—')} | "
+                         f"{v.get('memory_tick', '—')} |")
     if report["nodes"]:
         lines += ["", "| backend/precision | l_step nodes (exported → ORT) | l_step_static nodes (exported → ORT) |",
                   "|---|---|---|"]
