@@ -126,10 +126,16 @@ else
   skip gpu-tests "the gpu-marked tests need a CUDA device"
 fi
 
-# Issue 19's fixed-capacity streaming step ("static-cache step"): when it lands as a bench backend or cell, it
-# appears in both bench steps by itself; if it comes as its own command, add one line here, e.g.
-#   step bench-static-cache 120 "${HRM[@]}" bench "$BUNDLE" --device "$DEVICE" --backend <its backend> ... --json
-# (steps named verify-* and bench* are collected into verify.json / bench.json and results.md by the summary).
+# 5b. Streaming at the floor (docs/benchmarks.md, "Streaming at the floor"): the growing l_step against the static
+#     cache (l_step_static; with CUDA graphs, one graph per push length) at t = 0..389, push latency through the
+#     runtime, the day recomputed, run_day in chunks. Its verify (the static cache's streamed sessions) is inside
+#     verify-fp32 / verify-bf16 / verify-bf16-graphs above.
+if (( on_gpu )); then
+  step bench-stream 150:60 "$PY" -m hrm_export.bench.streaming "$BUNDLE" --candidates torch/fp32,torch-graphs/fp32,torch-graphs/bf16 \
+    --seconds 0.3 --push-days 2 --markdown "$WORK/bench-stream.md" --json -
+else
+  skip bench-stream "the streaming bench's CPU figures come from python -m hrm_export.bench.streaming on the host"
+fi
 
 # 6. What was never timed before a GPU run comes last, in whatever time is left: torch.compile's cold compiles.
 if (( on_gpu )) || [[ "$QUICK" != 1 ]]; then

@@ -79,6 +79,36 @@ class SelfAttention(nn.Module):
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         return self._merge(y), torch.stack([k, v])
 
+    def step_static(self, x: Tensor, cache_k: Tensor, cache_v: Tensor, position: Tensor) -> tuple[Tensor, Tensor]:
+        """As step, over a fixed-capacity cache (B, H, M, hd) filled up to `position`; returns y (B, T, C) and only
+        the new minutes' new_kv (2, B, H, T, hd), which the caller writes into slots position..position+T-1."""
+        assert self.causal, "only a causal attention can run incrementally"
+        q, k, v = self._split(x)
+        y = static_step_attention(q, k, v, cache_k.to(q.dtype), cache_v.to(q.dtype), position)
+        return self._merge(y), torch.stack([k, v])
+
+
+def static_step_attention(q: Tensor, k: Tensor, v: Tensor, cache_k: Tensor, cache_v: Tensor,
+                          position: Tensor) -> Tensor:
+    """Causal attention of T new minutes over a fixed-capacity cache, without copying the cache.
+
+    q, k, v (B, H, T, hd): the new minutes; cache_k, cache_v (B, H, M, hd): M slots of which the first `position`
+    (int64, shape (1,)) hold the minutes before. Slot j is seen iff j < position, new key i by new query i' ≥ i.
+    The scores of the cache and of the new keys are concatenated (B, H, T, M + T: small), never the keys
+    themselves, so the cost is the same at every minute and nothing of the past is copied.
+    """
+    scale = q.shape[-1] ** -0.5
+    T, M = q.shape[2], cache_k.shape[2]
+    seen = torch.arange(M, device=q.device) < position  # (M,)
+    causal = causal_mask(T, 0, q.device)  # (T, T)
+    neg = torch.finfo(torch.float32).min
+    s_cache = torch.matmul(q, cache_k.transpose(-1, -2)).float() * scale  # (B, H, T, M)
+    s_new = torch.matmul(q, k.transpose(-1, -2)).float() * scale  # (B, H, T, T)
+    s_cache = s_cache.masked_fill(~seen, neg)
+    s_new = s_new.masked_fill(~causal, neg)
+    p = torch.softmax(torch.cat([s_cache, s_new], dim=-1), dim=-1).to(q.dtype)  # fp32 softmax, as SDPA
+    return torch.matmul(p[..., :M], cache_v) + torch.matmul(p[..., M:], v)  # (B, H, T, hd)
+
 
 class CrossAttention(nn.Module):
     """Minute tokens (queries, d_l) attend to the day tokens of the H-module (keys/values, d_h)."""
@@ -119,6 +149,11 @@ class Block(nn.Module):
         a, present_kv = self.attn.step(self.norm1(x), past_kv)
         x = x + a
         return x + self.mlp(self.norm2(x)), present_kv
+
+    def step_static(self, x: Tensor, cache_k: Tensor, cache_v: Tensor, position: Tensor) -> tuple[Tensor, Tensor]:
+        a, new_kv = self.attn.step_static(self.norm1(x), cache_k, cache_v, position)
+        x = x + a
+        return x + self.mlp(self.norm2(x)), new_kv
 
 
 def film(x: Tensor, gamma: Tensor, beta: Tensor) -> Tensor:

@@ -100,6 +100,39 @@ class LModule(nn.Module):
         action_logits, quantity, q_values = self._heads(x, h_tokens)
         return action_logits, quantity, q_values, torch.stack(presents)
 
+    def step_static(
+        self, minutes: Tensor, film_gamma: Tensor, film_beta: Tensor, position: Tensor, caches: list[Tensor],
+        h_tokens: Tensor | None = None,
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """New minutes (B, T, F_min) at session minute `position` (int64, shape (1,)), over a fixed-capacity cache:
+        `caches` = [k_0, v_0, k_1, v_1, ...], each (B, H, M, hd), slots < position filled (M ≥ position + T).
+
+        Returns the heads for the T new minutes and new_kv (L, 2, B, H, T, hd): only the new minutes' keys/values,
+        which the caller writes into slots position..position+T-1. Equals `step` with the filled slots as past_kv.
+        """
+        pos = torch.arange(minutes.shape[1], device=minutes.device) + position
+        x = self.embed(minutes.to(self.embed.weight.dtype)) + self.pos(pos)
+        news = []
+        for i, block in enumerate(self.blocks):
+            x, kv = block.step_static(x, caches[2 * i], caches[2 * i + 1], position)
+            news.append(kv)
+            x = film(x, film_gamma, film_beta)
+        action_logits, quantity, q_values = self._heads(x, h_tokens)
+        return action_logits, quantity, q_values, torch.stack(news)
+
+
+class LStepStatic(nn.Module):
+    """`LModule.step_static` as a module (what l_step_static.onnx exports). The cache comes as one (B, H, M, hd)
+    tensor per layer and keys/values, `caches` = [k_0, v_0, k_1, v_1, ...]: slices of one (L, 2, B, H, M, hd)
+    buffer on the host, bound one by one, so that no graph node has to slice (copy) the whole cache."""
+
+    def __init__(self, l_module: LModule):
+        super().__init__()
+        self.l = l_module
+
+    def forward(self, minutes, film_gamma, film_beta, position, caches: list[Tensor], h_tokens=None):
+        return self.l.step_static(minutes, film_gamma, film_beta, position, caches, h_tokens)
+
 
 class LStep(nn.Module):
     """`LModule.step` as a module whose forward is the step (what l_step.onnx exports)."""

@@ -151,7 +151,8 @@ def test_memory_table(bundle, run):
     assert rows["l"]["mb"]["bf16"] == pytest.approx(rows["l"]["mb"]["fp32"] / 2, abs=0.01)
     manifest = Manifest.load(bundle)
     sizes = artifact_sizes(manifest)
-    assert {(s["module"], s["precision"]) for s in sizes} == {(m, "fp32") for m in ("h_module", "l_module", "l_step")}
+    assert {(s["module"], s["precision"]) for s in sizes} == {(m, "fp32") for m in ("h_module", "l_module", "l_step",
+                                                                                      "l_step_static")}
     for s in sizes:
         assert s["mb"] == pytest.approx((bundle / s["path"]).stat().st_size / 1e6, abs=0.01)
     report, _ = run

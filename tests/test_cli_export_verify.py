@@ -24,10 +24,11 @@ def test_export_writes_a_bundle_with_progress(tmp_path):
             str(tiny_bundle().parent / "small.toml"), "--json")
     assert p.returncode == 0, p.stderr
     manifest = json.loads(p.stdout)
-    assert [a["module"] for a in manifest["artifacts"]] == ["h_module", "l_module", "l_step"]
+    assert [a["module"] for a in manifest["artifacts"]] == ["h_module", "l_module", "l_step", "l_step_static"]
     assert "l_step.onnx written" in p.stderr
     assert sorted(f.name for f in (tmp_path / "b").iterdir()) == ["checkpoint.safetensors", "h_module.onnx",
-                                                                  "l_module.onnx", "l_step.onnx", "manifest.json"]
+                                                                  "l_module.onnx", "l_step.onnx", "l_step_static.onnx",
+                                                                  "manifest.json"]
 
 
 def test_export_with_precisions_writes_the_variants_beside_fp32(tmp_path):
@@ -37,7 +38,8 @@ def test_export_with_precisions_writes_the_variants_beside_fp32(tmp_path):
     assert p.returncode == 0, p.stderr
     made = {(a["module"], a["precision"]) for a in json.loads(p.stdout)["artifacts"]}
     for precision in ("fp32", "bf16", "bf16-emulated", "int8-cpu"):
-        assert {m for m, q in made if q == precision} == {"h_module", "l_module", "l_step"}, precision
+        static = {"l_step_static"} if precision in ("fp32", "int8-cpu") else set()  # its CPU routes only
+        assert {m for m, q in made if q == precision} == {"h_module", "l_module", "l_step", *static}, precision
     bad = cli("export", "--checkpoint", str(ckpt), "--out", str(tmp_path / "c"), "--precision", "fp16")
     assert bad.returncode == 1 and "unknown 'fp16'" in bad.stderr and not (tmp_path / "c").exists()
 

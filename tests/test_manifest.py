@@ -10,7 +10,7 @@ from model_src.config import tiny_config
 
 def test_roundtrip_and_contents():
     m = Manifest.load(tiny_bundle())
-    assert [a.module for a in m.artifacts] == ["h_module", "l_module", "l_step"]
+    assert [a.module for a in m.artifacts] == ["h_module", "l_module", "l_step", "l_step_static"]
     assert m.config == tiny_config(max_days=16)
     assert m.checkpoint_sha256 and len(m.checkpoint_sha256) == 64 and m.checkpoint["path"] == "checkpoint.safetensors"
     assert set(m.versions) >= {"torch", "onnx", "onnxruntime", "hrm_export"} and m.created
@@ -36,7 +36,7 @@ def test_add_replaces_same_key_and_save_is_loadable(tmp_path):
     m.add(Artifact("h_module", "int8-cpu", "onnx", "h_module.int8-cpu.onnx", "0" * 64))
     m.save()
     again = Manifest.load(d)
-    assert len(again.artifacts) == 4 and again.find("h_module").made_by == {"tool": "again"}
+    assert len(again.artifacts) == 5 and again.find("h_module").made_by == {"tool": "again"}
     assert again.find("h_module", "int8-cpu").path == "h_module.int8-cpu.onnx"
 
 

@@ -69,7 +69,7 @@ def test_every_int8_graph_has_only_zero_points_of_zero(bundle):
     d, _, _ = bundle
     m = Manifest.load(d)
     int8 = [a for a in m.artifacts if a.precision in ("int8", "int8-cpu")]
-    assert len(int8) == 6
+    assert len(int8) == 7  # int8 (Q/DQ): h, l, l_step; int8-cpu: those and l_step_static
     for a in int8:
         g = onnx.load(str(m.artifact_path(a)))
         if a.precision == "int8":

@@ -119,23 +119,26 @@ def test_start_day_with_bad_days_keeps_the_running_day(runtime):
     assert_same_decisions(session.push_timeline(minutes[:, 4:], start_minute=4), full)
 
 
-def test_a_failing_backend_call_leaves_the_session_as_it_was():
-    rt = HRMRuntime.from_model(tiny_runtime_model())
+@pytest.mark.parametrize("static", [False, True], ids=["growing", "static"])
+def test_a_failing_backend_call_leaves_the_session_as_it_was(static):
+    rt = HRMRuntime.from_model(tiny_runtime_model(), static_cache=static)
     days, minutes = tokens(1, 6, 8, seed=10)
     full = rt.run_day(days, minutes)
     session = rt.start_day(days)
     session.push(minutes[:, :3], start_minute=0)
-    real_infer, calls = rt.backend.infer, []
+    assert session.cache_design == ("static" if static else "growing")
+    owner, attr = (session._stream, "step") if static else (rt.backend, "infer")
+    real, calls = getattr(owner, attr), []
 
-    def failing_infer(module, feeds):  # the backend dies mid-push (device lost, OOM, ...)
-        calls.append(module)
+    def failing(*args):  # the backend dies mid-push (device lost, OOM, ...)
+        calls.append(args[0] if isinstance(args[0], str) else "l_step_static")
         raise RuntimeError("device lost")
 
-    rt.backend.infer = failing_infer
+    setattr(owner, attr, failing)
     with pytest.raises(RuntimeError, match="device lost"):
         session.push(minutes[:, 3:5], start_minute=3)
-    rt.backend.infer = real_infer
-    assert calls == ["l_step"] and session.n_minutes == 3
+    setattr(owner, attr, real)
+    assert calls == ["l_step_static" if static else "l_step"] and session.n_minutes == 3
     assert_same_decisions(session.push_timeline(minutes[:, 3:], start_minute=3), full)
 
 

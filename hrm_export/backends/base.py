@@ -31,6 +31,12 @@ class Backend(ABC):
         out = self.infer(module, {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in feeds.items()})
         return {k: v.detach().float().cpu().numpy() for k, v in out.items()}
 
+    def stream_state(self, film: dict[str, Tensor]):
+        """A session's fixed-capacity K/V cache and its l_step_static call (`backends/stream.py`), or None where this
+        backend has no such step (a bundle made before it, TensorRT, ONNX Runtime CUDA): the runtime then streams
+        through l_step and its growing past_kv. `film`: film_gamma, film_beta (and h_tokens) of the day."""
+        return None
+
     def deactivate(self) -> None:  # noqa: B027 (optional hook)
         """Release sessions/engines and device memory."""
 

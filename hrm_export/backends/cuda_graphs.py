@@ -55,6 +55,17 @@ class CudaGraphBackend(Backend):
     def describe(self) -> str:
         return self.inner.describe() + "+cuda-graphs"
 
+    def stream_state(self, film: dict[str, Tensor]):
+        """The static cache with one captured graph per push length (backends/stream.GraphedTorchStream): the graph
+        of one minute serves the whole day, where `infer("l_step", …)` captures one per minute count."""
+        from hrm_export.backends.stream import GraphedTorchStream
+        from hrm_export.backends.torch_backend import TorchBackend
+
+        if not isinstance(self.inner, TorchBackend):
+            return None
+        return GraphedTorchStream(self.inner.static_step_module(), self.inner.model.cfg, film, self.device,
+                                  self.inner.dtype, pool=self._pool, lock=self._lock, warmup_runs=self.warmup_runs)
+
     @torch.inference_mode()
     def infer(self, module: str, feeds: dict[str, Tensor]) -> dict[str, Tensor]:
         key = (module, *sorted((n, tuple(t.shape), t.dtype) for n, t in feeds.items()))

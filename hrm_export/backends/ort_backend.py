@@ -18,7 +18,7 @@ from hrm_export.core.errors import UserError
 from hrm_export.core.manifest import Manifest
 from hrm_export.core.ort_session import open_session
 from hrm_export.core.profiles import Profile, check_shapes
-from hrm_export.core.specs import module_specs
+from hrm_export.core.specs import STATIC_STEP, module_specs
 
 
 class OrtBackend(Backend):
@@ -32,6 +32,9 @@ class OrtBackend(Backend):
         check_hashes: bool = True,
         memory_arena: bool = True,  # off: memory returns after each run (verify's batch-128 cases), a bit slower
         spin_wait: bool = False,  # ORT's default is on; see core.ort_session
+        static_step_threads: int = 0,  # l_step_static's own intra-op threads (0: as intra_op_threads); 1 is faster
+        #                                for one minute at batch 1, slower for chunked days at large batches
+        #                                (docs/benchmarks.md, "Streaming at the floor")
     ):
         self.manifest = bundle if isinstance(bundle, Manifest) else Manifest.load(bundle)
         self.precision, self.device = precision, device
@@ -40,6 +43,7 @@ class OrtBackend(Backend):
         self.name = "ort-cpu" if device == "cpu" else "ort-cuda"
         self.intra_op_threads, self.save_optimized, self.check_hashes = intra_op_threads, save_optimized, check_hashes
         self.memory_arena, self.spin_wait = memory_arena, spin_wait
+        self.static_step_threads = static_step_threads
         self.specs = module_specs(self.manifest.config)
         self.check_profiles = True  # refuse shapes outside the artifact's profiles before running
         self._sessions: dict = {}
@@ -61,7 +65,10 @@ class OrtBackend(Backend):
             artifact = self.manifest.find(module, self.precision, "onnx")
             path = self.manifest.artifact_path(artifact)
             optimized = path.with_name(f"{module}.{self.precision}.ort-opt.onnx") if self.save_optimized else None
-            self._sessions[module] = open_session(path, self._providers(), intra_op_threads=self.intra_op_threads,
+            threads = self.intra_op_threads
+            if module == STATIC_STEP and self.static_step_threads:
+                threads = self.static_step_threads
+            self._sessions[module] = open_session(path, self._providers(), intra_op_threads=threads,
                                                   spin_wait=self.spin_wait, memory_arena=self.memory_arena,
                                                   optimized_path=optimized)
             self._profiles[module] = [Profile.from_dict(self.manifest.profiles[n]) for n in artifact.profiles
@@ -76,6 +83,16 @@ class OrtBackend(Backend):
 
     def deactivate(self) -> None:
         self._sessions, self._active = {}, False
+
+    def has_static_step(self) -> bool:
+        return any(a.key() == (STATIC_STEP, self.precision, "onnx") for a in self.manifest.artifacts)
+
+    def stream_state(self, film: dict[str, Tensor]):
+        if self.device != "cpu" or not self.has_static_step():
+            return None  # CUDA: the same binding on device memory is not written yet (docs/runtime.md, Streaming)
+        from hrm_export.backends.stream import OrtStream
+
+        return OrtStream(self.session(STATIC_STEP), self.manifest.config, film)
 
     # -- inference -------------------------------------------------------------------------------------------
     def infer(self, module: str, feeds: dict[str, Tensor]) -> dict[str, Tensor]:

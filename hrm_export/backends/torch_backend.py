@@ -8,8 +8,8 @@ import torch
 from torch import Tensor
 
 from hrm_export.backends.base import Backend
-from hrm_export.core.specs import module_specs
-from model_src.model import HRM, LStep
+from hrm_export.core.specs import STATIC_STEP, module_specs
+from model_src.model import HRM, LStep, LStepStatic
 
 _DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
@@ -30,7 +30,7 @@ class TorchBackend(Backend):
         # Never cast the caller's model in place: verify keeps using it as the fp32 reference.
         same = p.dtype == dtype and p.device.type == device.type
         m = (self.model if same else copy.deepcopy(self.model).to(device, dtype)).eval()
-        mods = {"h_module": m.h, "l_module": m.l, "l_step": LStep(m.l)}
+        mods = {"h_module": m.h, "l_module": m.l, "l_step": LStep(m.l), STATIC_STEP: LStepStatic(m.l)}
         self._modules = {k: torch.compile(v, dynamic=True) if self.compile else v for k, v in mods.items()}
 
     @torch.inference_mode()
@@ -39,6 +39,18 @@ class TorchBackend(Backend):
         args = [feeds[name].to(self.device) for name in spec.input_names]
         outs = self._modules[module](*args)
         return {name: out.float() for name, out in zip(spec.output_names, outs, strict=True)}
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return _DTYPES[self.precision]
+
+    def static_step_module(self) -> torch.nn.Module:
+        return self._modules[STATIC_STEP]
+
+    def stream_state(self, film: dict[str, Tensor]):
+        from hrm_export.backends.stream import TorchStream
+
+        return TorchStream(self.static_step_module(), self.model.cfg, film, self.device, self.dtype)
 
     def deactivate(self) -> None:
         self._modules = {}

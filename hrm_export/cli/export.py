@@ -13,7 +13,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from hrm_export.cli.options import CheckpointOpt, JsonOpt, OutDirOpt
 from hrm_export.cli.output import json_text
 from hrm_export.core.parsing import split_list
-from hrm_export.core.specs import MODULES
+from hrm_export.core.specs import EXPORTED as MODULES
 from hrm_export.export import DEFAULT_OPSET, DEFAULT_PROFILES
 from hrm_export.precision import VARIANTS
 

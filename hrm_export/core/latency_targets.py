@@ -18,7 +18,8 @@ from hrm_export.core.config_files import BUDGET_DIR, Number, read_toml, validate
 from hrm_export.core.errors import ConfigFileError
 
 DEFAULT_TARGETS = BUDGET_DIR / "latency.toml"
-MODULES = ("day", "h_module", "l_module", "window", "l_step", "heads")
+MODULES = ("day", "h_module", "l_module", "window", "l_step", "heads",
+           "l_step_static", "push", "push_growing", "run_day", "run_day_chunked")  # the last five: bench.streaming
 STATS = ("p50", "p90", "p99", "max", "mean", "min")
 # peak_host_rss_mb_upto_batch: the process's peak RSS over every cell up to the target's `batch`.
 MEMORY_METRICS = ("peak_host_rss_mb", "peak_host_rss_mb_upto_batch", "peak_device_mb", "params_mb_fp32",

@@ -12,6 +12,10 @@ from dataclasses import dataclass
 from model_src.config import HRMConfig
 
 MODULES = ("h_module", "l_module", "l_step")
+# The streaming step over a fixed-capacity K/V cache (docs/runtime.md, "Streaming"). Optional: bundles made before
+# it have none, and every consumer that needs the three modules above keeps reading those.
+STATIC_STEP = "l_step_static"
+EXPORTED = (*MODULES, STATIC_STEP)  # what `hrm-export export` writes
 
 # Dynamic axes. total_minutes = past_minutes + new_minutes (present_kv of l_step).
 AXES = ("batch", "days", "minutes", "new_minutes", "past_minutes", "total_minutes")
@@ -49,6 +53,17 @@ def kv_shape(cfg: HRMConfig, batch: int, minutes: int) -> tuple[int, ...]:
     return (cfg.l_layers, 2, batch, cfg.l_heads, minutes, cfg.l_head_dim)
 
 
+def static_cache_shape(cfg: HRMConfig, batch: int) -> tuple[int, ...]:
+    """The fixed-capacity K/V cache of one session: (L, 2, B, H, max_minutes, hd), allocated once per session; the
+    l_step_static graph reads slice [layer, k|v] of it as input `cache_{k|v}_{layer}` (B, H, max_minutes, hd)."""
+    return (cfg.l_layers, 2, batch, cfg.l_heads, cfg.max_minutes, cfg.l_head_dim)
+
+
+def static_cache_names(cfg: HRMConfig) -> list[str]:
+    """Input names of the cache slices, in the order of the buffer's first two axes (layer, then k, v)."""
+    return [f"cache_{kv}_{i}" for i in range(cfg.l_layers) for kv in ("k", "v")]
+
+
 def module_specs(cfg: HRMConfig) -> dict[str, ModuleSpec]:
     """Specs of h_module, l_module and l_step for this config (h_tokens feeds L only with cross-attention)."""
     c = cfg
@@ -74,5 +89,13 @@ def module_specs(cfg: HRMConfig) -> dict[str, ModuleSpec]:
             (TensorSpec("minutes", ("batch", "new_minutes", c.n_minute_features)), *film, kv("past_kv", "past_minutes"),
              *cross),
             (*heads("new_minutes"), kv("present_kv", "total_minutes")),
+        ),
+        STATIC_STEP: ModuleSpec(
+            STATIC_STEP,
+            (TensorSpec("minutes", ("batch", "new_minutes", c.n_minute_features)), *film,
+             TensorSpec("position", (1,), "int64"),
+             *(TensorSpec(n, ("batch", c.l_heads, c.max_minutes, c.l_head_dim)) for n in static_cache_names(c)),
+             *cross),
+            (*heads("new_minutes"), kv("new_kv", "new_minutes")),
         ),
     }

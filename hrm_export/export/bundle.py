@@ -21,12 +21,12 @@ from hrm_export.core.machine import versions
 from hrm_export.core.manifest import MANIFEST_NAME, SIGNATURE_NAME, Artifact, Manifest
 from hrm_export.core.profiles import load_profile
 from hrm_export.core.reference import copy_into_bundle, load_reference
-from hrm_export.core.specs import MODULES, module_specs
+from hrm_export.core.specs import EXPORTED, STATIC_STEP, module_specs
 from hrm_export.export import DEFAULT_OPSET, DEFAULT_PROFILES, MIN_OPSET
 from hrm_export.export.onnx_module import export_module
 from model_src.atomic import file_sha256
 from model_src.features import token_ranges
-from model_src.model import LStep
+from model_src.model import LStep, LStepStatic
 
 EXPORT_DISTS = ("torch", "onnx", "onnxscript", "onnxruntime", "hrm-export")
 
@@ -59,12 +59,13 @@ def export_bundle(
     clear_for_export(out_dir)
     ckpt_record = copy_into_bundle(ckpt_record, out_dir)
     specs = module_specs(cfg)
-    torch_modules = {"h_module": model.h, "l_module": model.l, "l_step": LStep(model.l)}
+    torch_modules = {"h_module": model.h, "l_module": model.l, "l_step": LStep(model.l),
+                     STATIC_STEP: LStepStatic(model.l)}
     manifest = Manifest(dir=out_dir, config_dict=cfg.to_dict(), checkpoint=ckpt_record, versions=versions(EXPORT_DISTS),
                         profiles={p.name: p.to_dict() for p in loaded},
                         token_ranges=token_ranges(cfg.n_day_features, cfg.n_minute_features))
     profile_names = [p.name for p in loaded]
-    for name in MODULES:
+    for name in EXPORTED:
         t0 = time.perf_counter()
         path = out_dir / f"{name}.onnx"
         facts = export_module(torch_modules[name], specs[name], cfg, path, opset)

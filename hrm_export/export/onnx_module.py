@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from hrm_export.core.errors import require
-from hrm_export.core.specs import ModuleSpec
+from hrm_export.core.specs import STATIC_STEP, ModuleSpec
 from model_src.atomic import atomic_output
 from model_src.config import HRMConfig
 
@@ -27,7 +27,18 @@ TRACE_SIZES = {"batch": 2, "days": 5, "minutes": 7, "new_minutes": 3, "past_minu
 def example_args(spec: ModuleSpec) -> tuple[torch.Tensor, ...]:
     """Random inputs of the spec's layout at TRACE_SIZES (only their shapes matter for tracing)."""
     gen = torch.Generator().manual_seed(0)
-    return tuple(torch.randn(*(TRACE_SIZES.get(a, a) for a in t.axes), generator=gen) for t in spec.inputs)
+    return tuple(torch.full(t.axes, TRACE_SIZES["past_minutes"], dtype=torch.int64) if t.dtype == "int64" else
+                 torch.randn(*(TRACE_SIZES.get(a, a) for a in t.axes), generator=gen) for t in spec.inputs)
+
+
+def nest(spec: ModuleSpec, flat: tuple) -> tuple:
+    """The module's positional arguments from the spec's flat inputs: l_step_static takes its cache slices as
+    one list argument (the exporter flattens it back into the spec's input order)."""
+    if spec.name != STATIC_STEP:
+        return flat
+    names = spec.input_names
+    first, last = names.index("position") + 1, max(i for i, n in enumerate(names) if n.startswith("cache_"))
+    return (*flat[:first], list(flat[first:last + 1]), *flat[last + 1:])
 
 
 def export_module(module: nn.Module, spec: ModuleSpec, cfg: HRMConfig, path: Path, opset: int) -> dict:
@@ -36,11 +47,12 @@ def export_module(module: nn.Module, spec: ModuleSpec, cfg: HRMConfig, path: Pat
     require("onnxscript", "pip install 'hrm-export[ort]'")
     # "torchvision is not installed" from the exporter's op registry: irrelevant to this model.
     logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
-    dynamic_shapes = tuple(t.dynamic_axes for t in spec.inputs)  # {dim: "axis name"}: names become dim_params
+    dynamic_shapes = nest(spec, tuple(t.dynamic_axes or None for t in spec.inputs))  # {dim: "axis name"}
     with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
         warnings.simplefilter("ignore")  # the exporter's own deprecation chatter, not the user's concern
         program = torch.onnx.export(
-            module.eval(), example_args(spec), None, input_names=spec.input_names, output_names=spec.output_names,
+            module.eval(), nest(spec, example_args(spec)), None, input_names=spec.input_names,
+            output_names=spec.output_names,
             dynamic_shapes=dynamic_shapes, opset_version=opset, dynamo=True, optimize=True, verbose=False,
         )
     proto = program.model_proto

@@ -124,9 +124,9 @@ def _gpu() -> bool:
 
 
 def _export(out: Path, checkpoint: Path | None, opts: BuildOptions, progress, log, opset: int | None) -> Manifest:
-    from hrm_export.core.specs import MODULES
+    from hrm_export.core.specs import EXPORTED
 
-    task = progress.add_task("export ONNX", total=len(MODULES)) if progress is not None else None
+    task = progress.add_task("export ONNX", total=len(EXPORTED)) if progress is not None else None
 
     def done(name: str, seconds: float) -> None:
         log(f"export: {name}.onnx in {seconds:.1f} s")

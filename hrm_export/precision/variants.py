@@ -16,6 +16,7 @@ from pathlib import Path
 from hrm_export.core.errors import UserError, require
 from hrm_export.core.manifest import Artifact, Manifest
 from hrm_export.core.market_inputs import sample_days
+from hrm_export.core.specs import STATIC_STEP
 from hrm_export.precision import VARIANTS
 from hrm_export.precision.calibration import Calibration, build_calibration, module_rows
 from model_src.atomic import atomic_output, file_sha256
@@ -64,6 +65,15 @@ def make_variants(
 
     for a in fp32:
         src = paths[a.module]
+        if a.module == STATIC_STEP:  # the CPU streaming graph: its fast CPU route only (docs/runtime.md, Streaming)
+            if "int8-cpu" in wanted:
+                from hrm_export.precision.int8_cpu import quantize_cpu
+                from hrm_export.precision.int8_qdq import DEFAULT_KEEP
+
+                step(f"{a.module}: int8-cpu (dynamic)")
+                out = src.with_name(f"{a.module}.int8-cpu.onnx")
+                _add(manifest, a, "int8-cpu", out, quantize_cpu(src, out, (*DEFAULT_KEEP, *keep_fp32)))
+            continue
         if "bf16" in wanted:
             from hrm_export.precision.bf16 import bf16_fraction, to_bf16
             from hrm_export.precision.emulate import emulate_bf16

@@ -43,7 +43,7 @@ class HRMRuntime:
         self, backend: Backend, cfg: HRMConfig, limits: Limits, model_sha256: str, *,
         cache_size: int = 1024, cache_max_age_s: float | None = None,
         memory_limit_bytes: int = DEFAULT_LIMIT_BYTES, reason: str = "", warmup: bool = True,
-        token_ranges: dict | None = None,
+        token_ranges: dict | None = None, static_cache: bool = True,
     ):
         self.backend, self.cfg, self.limits, self.model_sha256 = backend, cfg, limits, model_sha256
         # the valid range of each token feature (the bundle's token_ranges; model_src.features' by default)
@@ -61,6 +61,7 @@ class HRMRuntime:
             "device_allocated_bytes": lambda: self.memory.read().device_allocated,
         })
         self._kv_dtype = torch.float32
+        self.static_cache = static_cache  # False: stream through l_step's growing past_kv even with l_step_static
         # A TensorRT execution context must not run two enqueues at once; PyTorch inference and ONNX Runtime's
         # run() are safe to call from several threads, so only TensorRT calls are serialised.
         self._infer_lock = threading.Lock() if backend.name == "tensorrt" else contextlib.nullcontext()
@@ -110,6 +111,10 @@ class HRMRuntime:
         kv = self.empty_kv(1)
         for _ in range(2):  # P = 0 and P = 1: an empty and a non-empty cache
             kv = self._infer("l_step", {**feeds, "past_kv": kv})["present_kv"]
+        stream = self.stream_state(h_tokens, gamma, beta)
+        if stream is not None:
+            for t in range(2):
+                stream.step(minutes, t)
         self.monitor.reset()
 
     @property
@@ -151,11 +156,15 @@ class HRMRuntime:
         """A new session started on `days` (B, D, F_day). `day` (e.g. the date) scopes the inference cache."""
         return Session(self, symbols).start_day(days, day=day)
 
-    def run_day(self, days, minutes, day: object = None, session_minutes: int | None = None) -> Timeline:
+    def run_day(self, days, minutes, day: object = None, session_minutes: int | None = None,
+                chunk_minutes: int | None = None) -> Timeline:
         """The whole session in one pass: days (B, D, F_day), minutes (B, T, F_min) → decisions (B, T).
 
         The minutes are the session: its close is minute T - 1, where an instrument that has not halted halts
-        (model_src.decisions). Pass `session_minutes` when the minutes stop before the close."""
+        (model_src.decisions). Pass `session_minutes` when the minutes stop before the close. `chunk_minutes`
+        (e.g. 64): run the L-module in chunks of that many minutes through the static cache (l_step_static), whose
+        attention and MLP intermediates are those of a chunk, not of the whole day (the plan's mini-batches for
+        CPUs and small GPUs; docs/runtime.md); the one-pass l_module where the backend has no static step."""
         self._check_open("run_day")
         d = as_tokens(days, "days", self.cfg.n_day_features, book=self.books.get("days"))
         m = as_tokens(minutes, "minutes", self.cfg.n_minute_features, batch=d.shape[0], book=self.books.get("minutes"))
@@ -177,8 +186,7 @@ class HRMRuntime:
             parts = []
             for lo in range(0, d.shape[0], self.limits.batch):
                 hi = lo + self.limits.batch
-                out = composed(self._infer, self._dev(d[lo:hi]), self._dev(m[lo:hi]), self.cfg.cross_attention)
-                parts.append(tuple(out[k].cpu() for k in HEADS))
+                parts.append(self._day_chunk(self._dev(d[lo:hi]), self._dev(m[lo:hi]), chunk_minutes))
             heads = tuple(torch.cat(p) for p in zip(*parts, strict=True))
             result = decide("l_module", heads, 0, no_halts(d.shape[0]), session_minutes)
         self.cache.put(key, result)
@@ -228,6 +236,51 @@ class HRMRuntime:
                 kvs.append(kv)
         heads = tuple(torch.cat(parts, dim=0) for parts in zip(*outs, strict=True))
         return heads, kvs[0] if len(kvs) == 1 else torch.cat(kvs, dim=2)
+
+    def stream_state(self, h_tokens, gamma, beta, reuse=None):
+        """The fixed-capacity K/V cache of a new day on this backend (backends/stream.py), or None where the backend
+        has no l_step_static (or the day has more instruments than one call takes): pushes then go through l_step.
+        `reuse`: the session's state of the previous day, reset and kept when it fits (allocated once per session)."""
+        self._check_open("start_day")
+        if not self.static_cache or gamma.shape[0] > self.limits.batch:
+            return None
+        film = {"film_gamma": gamma, "film_beta": beta}
+        if self.cfg.cross_attention:
+            film["h_tokens"] = h_tokens
+        same_days = not self.cfg.cross_attention or reuse is None or reuse.film_shape("h_tokens") == h_tokens.shape
+        if reuse is not None and reuse.batch == gamma.shape[0] and same_days:
+            return reuse.reset(film)
+        return self.backend.stream_state(film)
+
+    def static_step(self, stream, x: torch.Tensor, position: int) -> Heads:
+        """New minutes x (B, T, F_min) at session minute `position` through the session's static cache: calls of at
+        most `limits.new_minutes` minutes, each writing its keys/values into their slots (masked until the session
+        advances past them)."""
+        self._check_open("push")
+        parts = []
+        with self.monitor.measure("push"):
+            for t0 in range(0, x.shape[1], self.limits.new_minutes):
+                chunk = x[:, t0:t0 + self.limits.new_minutes]
+                with self._infer_lock, self.monitor.measure("l_step"):
+                    parts.append(stream.step(chunk, position + t0))
+                self.memory.tick()
+        return parts[0] if len(parts) == 1 else tuple(torch.cat(p, dim=1) for p in zip(*parts, strict=True))
+
+    def _day_chunk(self, d: torch.Tensor, m: torch.Tensor, chunk_minutes: int | None) -> Heads:
+        """H then L over one batch chunk: the one-pass l_module, or minute chunks through the static cache."""
+        if chunk_minutes:
+            chunk_minutes = check_int(chunk_minutes, "run_day: chunk_minutes", 1, self.limits.new_minutes,
+                                      hint=f"pass at most the profile's new_minutes ({self.limits.new_minutes})")
+            h_tokens, gamma, beta = self._h_chunk(d)
+            stream = self.stream_state(h_tokens, gamma, beta)
+            if stream is not None:
+                parts = []
+                for t0 in range(0, m.shape[1], chunk_minutes):
+                    with self.monitor.measure("l_step"):
+                        parts.append(stream.step(m[:, t0:t0 + chunk_minutes], t0))
+                return tuple(torch.cat(p, dim=1).cpu() for p in zip(*parts, strict=True))
+        out = composed(self._infer, d, m, self.cfg.cross_attention)
+        return tuple(out[k].cpu() for k in HEADS)
 
     # -- internals ---------------------------------------------------------------------------------
     def _h_chunk(self, d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -36,7 +36,9 @@ class Session:
         self.symbols = list(symbols) if symbols is not None else None
         self._lock = threading.Lock()
         self._film: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None  # h_tokens, γ, β on device
-        self._kv: torch.Tensor | None = None  # (L, 2, B, H, P, hd) on device
+        self._kv: torch.Tensor | None = None  # (L, 2, B, H, P, hd) on device: the growing cache (l_step)
+        self._stream = None  # the fixed-capacity cache (l_step_static), where the backend has one; then _kv is None
+        self._filled = 0  # minutes in _stream
         self._halt_minute = np.zeros(0, dtype=np.int64)
         self.day: object = None
         self.session_minutes = 0  # today's session length: its close is minute session_minutes - 1
@@ -56,7 +58,14 @@ class Session:
     @property
     def n_minutes(self) -> int:
         """Minutes pushed so far today (the next push must start at this minute)."""
+        if self._stream is not None:
+            return self._filled
         return 0 if self._kv is None else self._kv.shape[4]
+
+    @property
+    def cache_design(self) -> str:
+        """"static" (a fixed-capacity cache written in place, l_step_static) or "growing" (l_step's past_kv)."""
+        return "static" if self._stream is not None else "growing"
 
     @property
     def halt_minute(self) -> np.ndarray:
@@ -86,9 +95,10 @@ class Session:
         if self.symbols is not None and len(self.symbols) != gamma.shape[0]:
             raise SequenceError(f"start_day: {gamma.shape[0]} instruments but the session names "
                                 f"{len(self.symbols)} symbols", hint="pass one row of days per symbol")
-        kv = rt.empty_kv(gamma.shape[0])
-        with self._lock:
-            self._film, self._kv = (h_tokens, gamma, beta), kv
+        with self._lock:  # the static cache is allocated once per session (kept across days) and never per push
+            stream = rt.stream_state(h_tokens, gamma, beta, reuse=self._stream)
+            kv = rt.empty_kv(gamma.shape[0]) if stream is None else None
+            self._film, self._kv, self._stream, self._filled = (h_tokens, gamma, beta), kv, stream, 0
             self._halt_minute = np.full(gamma.shape[0], NOT_HALTED, dtype=np.int64)
             self.day, self.last, self._bars, self._feeder = day, None, bars, None
             self.session_minutes = int(session_minutes)
@@ -163,9 +173,21 @@ class Session:
                                hint="open the bundle with a profile whose past_minutes reach the session's length "
                                "minus one, or export with one (docs/runtime.md)")
         h_tokens, gamma, beta = self._film
-        heads, kv = rt.l_step(x, h_tokens, gamma, beta, self._kv)  # may raise: state untouched so far
-        line = decide("l_step", heads, n, self._halt_minute, total, self.symbols)  # may raise: still untouched
-        self._kv, self._halt_minute = kv, line.halt_minute.copy()
+        try:
+            if self._stream is not None:  # writes only slots >= n, masked until _filled moves past them
+                heads, kv = rt.static_step(self._stream, x, n), None
+            else:
+                heads, kv = rt.l_step(x, h_tokens, gamma, beta, self._kv)  # may raise: state untouched so far
+            line = decide("l_step", heads, n, self._halt_minute, total, self.symbols)  # may raise: still untouched
+        except BaseException:
+            if self._stream is not None:
+                self._stream.forget(n)  # a NaN left in a masked slot would still reach the values product
+            raise
+        if self._stream is not None:
+            self._filled = n + t_new
+        else:
+            self._kv = kv
+        self._halt_minute = line.halt_minute.copy()
         self.last = line.last()
         if start_minute is None:
             self._feeder = feeder

@@ -123,8 +123,8 @@ def _assemble(manifest: Manifest, root: Path, plans: dict, opts: RepositoryOptio
     bundle = _python_models(manifest, root, opts)  # the repository's own copy; later models link to it
     models = dict.fromkeys(PYTHON_MODELS, "python")
     for a in manifest.artifacts:
-        if a.format != "onnx":
-            continue
+        if a.format != "onnx" or a.module not in MODULES:  # l_step_static binds a session's host buffer: not a
+            continue                                        # stateless Triton model (hrm_stream keeps its own K/V)
         name = f"{a.module}_{_tag(a.precision)}"
         version = root / name / "1"
         _place(bundle / a.path, version / "model.onnx")

@@ -124,6 +124,9 @@ def _run_all(runner: Runner, cases: list[Case], streaming: bool, step) -> Iterat
         for label, chunks in STREAMING_CHUNKS.items():
             step(f"streaming {label}")
             yield runner.run_streaming(batch=2, chunks=chunks, label=label)
+            if runner.has_static_step():  # the same session through the fixed-capacity cache (l_step_static)
+                step(f"streaming {label} static cache")
+                yield runner.run_streaming(batch=2, chunks=chunks, label=f"{label} static cache", static=True)
 
 
 def _user_case(point: dict[str, int], profiles: list[Profile], cfg) -> Case:

@@ -87,9 +87,18 @@ class Runner:
             outs.append(_cpu({k: out[k] for k in HEADS}))
         return RunResult("composed", case.label, {"days": days, "minutes": minutes}, outs[0], outs[1])
 
-    def run_streaming(self, batch: int, chunks: list[int], label: str) -> RunResult:
+    def has_static_step(self) -> bool:
+        """Whether the candidate streams through a fixed-capacity cache (l_step_static) too."""
+        probe = {"film_gamma": torch.zeros(1, self.cfg.l_dim, device=self.cand.device),
+                 "film_beta": torch.zeros(1, self.cfg.l_dim, device=self.cand.device)}
+        if self.cfg.cross_attention:
+            probe["h_tokens"] = torch.zeros(1, 1, self.cfg.h_dim, device=self.cand.device)
+        return self.cand.stream_state(probe) is not None
+
+    def run_streaming(self, batch: int, chunks: list[int], label: str, static: bool = False) -> RunResult:
         """The candidate's l_step chained over a whole session (`chunks` minutes at a time, from an empty cache)
-        against the reference's single l_module pass over the same minutes."""
+        against the reference's single l_module pass over the same minutes. `static`: through l_step_static and
+        its fixed-capacity cache instead (backends/stream.py)."""
         T = self.cfg.max_minutes
         days, minutes = self.inputs.batch(batch, self.cfg.max_days, T)
         film = _cpu(self._film(self.ref, days))
@@ -98,7 +107,12 @@ class Runner:
         kv = kv.to(self.cand.device)
         film_c = {k: v.to(self.cand.device) for k, v in film.items()}
         parts: dict[str, list[Tensor]] = {k: [] for k in ref}
+        stream = self.cand.stream_state(film_c) if static else None
         for start, n in _spans(T, chunks):
+            if stream is not None:
+                for k, v in zip(ref, stream.step(minutes[:, start:start + n].to(self.cand.device), start), strict=True):
+                    parts[k].append(v.cpu())
+                continue
             out = self.cand.infer("l_step", {"minutes": minutes[:, start:start + n].to(self.cand.device), **film_c,
                                              "past_kv": kv})
             kv = out.pop("present_kv")

@@ -44,7 +44,7 @@ def test_every_config_parses_and_matches_the_manifest(repo, bundle):
     assert set(got) == {"hrm_day", "hrm_stream", "h_module_fp32", "l_module_fp32", "l_step_fp32"}
     for name, config in got.items():
         assert config.name == name
-    for a in manifest.artifacts:
+    for a in (a for a in manifest.artifacts if a.module != "l_step_static"):  # a session's host buffer: not served
         config = got[f"{a.module}_fp32"]
         assert config.platform == "onnxruntime_onnx"
         batching = a.module != "l_step"  # l_step's K/V cache has the batch on axis 2
