@@ -115,3 +115,17 @@ def test_the_documented_example_is_the_built_one_and_runs(cpp_build, cpp_fixture
     assert done.returncode == 0, done.stderr
     # zero tokens: the fixture's halting feature is 0, q_halt never beats q_continue, the close commits
     assert done.stdout.splitlines()[0].startswith(f"minute {SESSION - 1}: ") and "(halted)" in done.stdout
+
+
+def test_hrm_run_opens_a_bundle_with_the_static_step(cpp_build, cpp_fixtures):
+    """A bundle from today's export carries l_step_static, which the C++ runtime does not run: it opens the
+    bundle (every artifact hashed) and streams through l_step."""
+    from parity_bundle import tiny_bundle
+
+    f = cpp_fixtures
+    bundle = tiny_bundle()
+    assert (bundle / "l_step_static.onnx").is_file()
+    done = _hrm_run(cpp_build, bundle, "--days", f / "days.npy", "--minutes", f / "minutes.npy", "--backend", "ort-cpu",
+                    "--json")
+    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    assert rows[-1]["summary"]["mode"] == "stream" and len(rows) == 4 * SESSION + 1
