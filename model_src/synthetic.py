@@ -174,7 +174,8 @@ def synthetic_market(n_days: int, seed: int = 0, symbol: str = "SYN") -> tuple[p
     m, bars = simulate_market(n_days, seed)
     D, T = bars["close"].shape
     dates = pd.bdate_range(START_DATE, periods=D, tz=NY)  # midnight New York of each session date
-    stamps = (dates.tz_convert(None).to_numpy()[:, None] + pd.to_timedelta(9 * 60 + 30 + np.arange(T), unit="min").values)  # (D, T)
+    opens = dates.tz_convert(None).to_numpy()[:, None]  # (D, 1) UTC
+    stamps = opens + pd.to_timedelta(9 * 60 + 30 + np.arange(T), unit="min").to_numpy()  # (D, T)
     minute = pd.DataFrame({
         "timestamp": pd.DatetimeIndex(stamps.ravel(), tz="UTC").tz_convert(NY),
         **{k: bars[k].ravel() for k in ("open", "high", "low", "close", "volume")}, "symbol": symbol,

@@ -144,7 +144,8 @@ def _(tmp):
 
 @cli_case("verify: two precisions in one run")
 def _(tmp):
-    return ["verify", tiny_bundle(), "--precision", "bf16-emulated,int8"], ("one precision per run", "--precision int8"), 1
+    argv = ["verify", tiny_bundle(), "--precision", "bf16-emulated,int8"]
+    return argv, ("one precision per run", "--precision int8"), 1
 
 
 @cli_case("verify: a budget table given as a string")
