@@ -54,6 +54,6 @@ def test_the_installed_cli_exports_from_any_directory(wheel_env, tmp_path):
                        capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]
     manifest = json.loads((tmp_path / "bundle" / "manifest.json").read_text())
-    assert sorted(a["module"] for a in manifest["artifacts"]) == ["h_module", "l_module", "l_step"]
+    assert sorted(a["module"] for a in manifest["artifacts"]) == ["h_module", "l_module", "l_step", "l_step_static"]
     assert set(manifest["profiles"]) == {"latency", "throughput"}
     assert manifest["checkpoint"]["sha256"]  # the built-in trained model, from the wheel
