@@ -11,13 +11,14 @@ from rich.table import Table
 
 from hrm_export.cli.options import ArtifactDirArg, JsonOpt, TrustOpt
 from hrm_export.cli.output import json_text
+from hrm_export.precision import DEFAULT_METHOD, METHODS
 
 app = typer.Typer(help="bf16 / INT8 variants of a bundle: make them, plan their fp32 islands, time the CPU INT8.",
                   no_args_is_help=True)
 
 KeepOpt = Annotated[list[str] | None, typer.Option(
     "--keep-fp32", help="Glob over PyTorch module names kept in fp32 (repeatable), e.g. 'l_module.blocks.*.attn'.")]
-MethodOpt = Annotated[str, typer.Option("--calibration-method", help="INT8 ranges: max | entropy | percentile.")]
+MethodOpt = Annotated[str, typer.Option("--calibration-method", help=f"INT8 ranges: {' | '.join(METHODS)}.")]
 SizeOpt = Annotated[int, typer.Option("--calibration-size", help="Sample days used to calibrate INT8.")]
 CacheOpt = Annotated[Path | None, typer.Option(
     "--calibration-cache", help="Calibration npz to reuse (default: DIR/calibration.npz if present, else built).")]
@@ -40,7 +41,7 @@ def make(
     precision: Annotated[str, typer.Option("--precision", help="Comma-separated: bf16, int8, int8-cpu.")] = "bf16,int8",
     keep_fp32: KeepOpt = None,
     calibration_size: SizeOpt = 32,
-    calibration_method: MethodOpt = "max",
+    calibration_method: MethodOpt = DEFAULT_METHOD,
     calibration_cache: CacheOpt = None,
     trust: TrustOpt = None,
     as_json: JsonOpt = False,
@@ -78,7 +79,7 @@ def plan(
     precision: Annotated[str, typer.Option("--precision", help="bf16 or int8.")] = "int8",
     keep_fp32: KeepOpt = None,
     days: DaysOpt = 16,
-    calibration_method: MethodOpt = "max",
+    calibration_method: MethodOpt = DEFAULT_METHOD,
     calibration_cache: CacheOpt = None,
     budgets: Annotated[Path | None, typer.Option("--budgets", help="Parity budget file.")] = None,
     trust: TrustOpt = None,

@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 
 from hrm_export.core.errors import UserError, require
+from hrm_export.precision import DEFAULT_METHOD, METHODS
 from hrm_export.precision.scopes import matches, weight_matmuls
 from model_src.atomic import atomic_output
 
 ORT_INSTALL = "pip install 'hrm-export[ort]'"
-METHODS = ("max", "entropy", "percentile")
 # Kept in fp32 by default in every INT8 graph: the decision heads (3- and 2-wide outputs: an INT8 rounding step
 # there is a direct logit error), the FiLM generator (its γ/β scale every L activation), and the input embeddings:
 # their inputs are raw market features of very different scales (returns ~1e-3 beside volume z-scores ~1), so one
@@ -58,7 +58,7 @@ def save_unquantized(model, out_path: Path, facts: dict) -> dict:
     return {**facts, "options": {"note": "every Linear layer kept fp32: graph unchanged"}}
 
 
-def quantize_qdq(fp32_path: Path, out_path: Path, rows: Sequence[dict[str, np.ndarray]], method: str = "max",
+def quantize_qdq(fp32_path: Path, out_path: Path, rows: Sequence[dict[str, np.ndarray]], method: str = DEFAULT_METHOD,
                  keep_fp32: Iterable[str] = DEFAULT_KEEP) -> dict:
     """Write the Q/DQ INT8 graph of `fp32_path` to `out_path`; returns facts for the manifest's made_by."""
     onnx = require("onnx", ORT_INSTALL)

@@ -22,6 +22,7 @@ import numpy as np
 from hrm_export.core.errors import UserError, require
 from hrm_export.core.ort_session import onnx_infer
 from hrm_export.core.parity.report import Report
+from hrm_export.precision import DEFAULT_METHOD
 from hrm_export.precision.judge import judge, run_days
 from hrm_export.precision.scopes import matches, weight_matmuls
 
@@ -174,7 +175,7 @@ def bisect(units: Sequence[str], passes: Callable[[list[str]], bool]) -> tuple[l
 
 
 def plan(manifest, precision: str, days: np.ndarray, minutes: np.ndarray, budgets, keep_fp32: Sequence[str] = (),
-         method: str = "max", calibration=None, on_probe: Callable[[dict], None] | None = None) -> Plan:
+         method: str = DEFAULT_METHOD, calibration=None, on_probe: Callable[[dict], None] | None = None) -> Plan:
     """Bisect the Linear layers that must stay fp32 for `precision` ("bf16" | "int8") to pass its budgets."""
     from hrm_export.backends.torch_backend import TorchBackend
     from hrm_export.core.reference import reference_from_manifest

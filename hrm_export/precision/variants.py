@@ -17,7 +17,7 @@ from hrm_export.core.errors import UserError, require
 from hrm_export.core.manifest import Artifact, Manifest
 from hrm_export.core.market_inputs import sample_days
 from hrm_export.core.specs import STATIC_STEP
-from hrm_export.precision import VARIANTS
+from hrm_export.precision import DEFAULT_METHOD, VARIANTS
 from hrm_export.precision.calibration import Calibration, build_calibration, module_rows
 from model_src.atomic import atomic_output, file_sha256
 
@@ -32,7 +32,7 @@ def make_variants(
     calibration: Calibration | str | Path | None = None,
     keep_fp32: Sequence[str] = (),
     calibration_size: int = DEFAULT_CALIBRATION_SIZE,
-    method: str = "max",
+    method: str = DEFAULT_METHOD,
     seed: int = 0,
     on_step: Callable[[str], None] | None = None,
 ) -> Manifest:
