@@ -1,13 +1,15 @@
 #include "inputs.hpp"
 
 #include <cmath>
+#include <iomanip>
 #include <sstream>
 
 #include "hrm/errors.hpp"
 
 namespace hrm {
 
-void check_tokens(const Tensor& x, const char* name, int64_t n_features, int64_t batch) {
+void check_tokens(const Tensor& x, const char* name, int64_t n_features, int64_t batch, const TokenBook* book,
+                  int64_t first) {
   const std::string n = name, f = std::to_string(n_features);
   size_t expected = 0;
   try {
@@ -43,6 +45,27 @@ void check_tokens(const Tensor& x, const char* name, int64_t n_features, int64_t
       throw InputError(msg.str(), "fill or drop missing bars before tokenising (the model has no NaN semantics)");
     }
   }
+  if (book == nullptr) return;
+  // The first value outside its feature's range, named as hrm_export.runtime.inputs.check_values names it.
+  const size_t F = static_cast<size_t>(x.shape[2]), T = static_cast<size_t>(x.shape[1]);
+  size_t bad = x.data.size(), outside = 0;
+  for (size_t i = 0; i < x.data.size(); ++i) {
+    const size_t k = i % F;
+    if (x.data[i] < book->low[k] || x.data[i] > book->high[k]) {
+      if (bad == x.data.size()) bad = i;
+      ++outside;
+    }
+  }
+  if (outside == 0) return;
+  const size_t k = bad % F;
+  const int64_t step = first + static_cast<int64_t>((bad / F) % T);
+  std::ostringstream msg;
+  msg << n << ": value " << std::setprecision(6) << x.data[bad] << " at instrument " << bad / (T * F) << ", "
+      << (n == "minutes" ? "session minute " : "look-back day ") << step << ", feature " << k << " (" << book->names[k]
+      << ") is outside the feature's valid range [" << book->low[k] << ", " << book->high[k] << "] (" << outside
+      << " value(s) outside)";
+  throw InputError(msg.str(), "pass tokens made by model_src.features (every feature is bounded), not raw prices or "
+                              "unscaled values; the bundle's manifest lists each range under token_ranges");
 }
 
 void check_days(const Tensor& days, const Limits& limits) {

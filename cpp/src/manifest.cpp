@@ -1,6 +1,7 @@
 #include "manifest.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <sstream>
 
@@ -163,6 +164,31 @@ Config config_from_json(const Json& j) {
   return c;
 }
 
+// One book of token_ranges ({"feature": [low, high], ...} in feature order), as runtime/inputs.py token_books.
+static TokenBook parse_token_book(const Json& record, const std::string& book, int64_t n, const fs::path& path,
+                                  const std::string& reexport) {
+  TokenBook out;
+  const Json* table = record.contains(book) && record.at(book).is_object() ? &record.at(book) : nullptr;
+  bool ok = table != nullptr && static_cast<int64_t>(table->size()) == n;
+  if (ok) {
+    for (const auto& [name, pair] : table->items()) {
+      ok = pair.is_array() && pair.size() == 2 && pair[0].is_number() && pair[1].is_number();
+      if (!ok) break;
+      const double lo = pair[0].get<double>(), hi = pair[1].get<double>();
+      ok = std::isfinite(lo) && std::isfinite(hi) && lo <= hi;
+      if (!ok) break;
+      out.names.push_back(name);
+      out.low.push_back(static_cast<float>(lo));
+      out.high.push_back(static_cast<float>(hi));
+    }
+  }
+  if (!ok)
+    throw ManifestError(path.string() + ": token_ranges." + book + " is not " + std::to_string(n) +
+                            " [low, high] pairs, one per feature",
+                        reexport);
+  return out;
+}
+
 Manifest Manifest::load(const fs::path& dir_or_file, const std::string& trust) {
   fs::path dir = dir_or_file;
   std::error_code ec;
@@ -193,6 +219,10 @@ Manifest Manifest::load(const fs::path& dir_or_file, const std::string& trust) {
     if (raw.contains("profiles") && raw.at("profiles").is_object())
       for (const auto& [name, p] : raw.at("profiles").items()) m.profiles.push_back(parse_profile(name, p));
     for (const Json& a : raw.at("artifacts")) m.artifacts.push_back(parse_artifact(a));
+    if (raw.contains("token_ranges") && raw.at("token_ranges").is_object() && !raw.at("token_ranges").empty()) {
+      m.days_range = parse_token_book(raw.at("token_ranges"), "days", m.config.n_day_features, path, reexport);
+      m.minutes_range = parse_token_book(raw.at("token_ranges"), "minutes", m.config.n_minute_features, path, reexport);
+    }
   } catch (const ManifestError&) {
     throw;
   } catch (const std::exception& e) {  // nlohmann's parse/type errors, our invalid_argument, filesystem errors

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "hrm/config.hpp"
+#include "inputs.hpp"
 
 namespace hrm {
 
@@ -57,6 +58,8 @@ struct Manifest {
   Json versions, checkpoint;
   std::vector<Profile> profiles;  // in the manifest's order
   std::vector<Artifact> artifacts;
+  // token_ranges: each feature's valid range per book; empty when the bundle records none (made before them)
+  std::optional<TokenBook> days_range, minutes_range;
 
   // DIR or DIR/manifest.json. ManifestError when missing or corrupt, or when an artifact path leaves DIR.
   // `trust`: the PEM public key the bundle must be signed with; the signature and every file's digest are

@@ -19,6 +19,8 @@ DayFilm film_rows(const DayFilm& f, int64_t lo, int64_t hi) {
 RuntimeImpl::RuntimeImpl(Opened o) : opened(std::move(o)) {
   cfg = opened.manifest->config;
   limits = opened.limits;
+  if (opened.manifest->days_range) days_range = &*opened.manifest->days_range;  // the manifest outlives *this
+  if (opened.manifest->minutes_range) minutes_range = &*opened.manifest->minutes_range;
   backend_name = opened.backend->name();
   precision = opened.artifacts.at("l_step").precision;
   reason = opened.reason;
@@ -37,7 +39,7 @@ DayFilm RuntimeImpl::h_chunk(const Tensor& days) const {
 }
 
 DayFilm RuntimeImpl::h(const Tensor& days) const {
-  check_tokens(days, "days", cfg.n_day_features);
+  check_tokens(days, "days", cfg.n_day_features, -1, days_range);
   check_days(days, limits);
   const int64_t B = days.shape[0];
   if (B <= limits.batch) return h_chunk(days);
@@ -88,8 +90,8 @@ StepHeads RuntimeImpl::l_step(const Tensor& x, const DayFilm& film, const Tensor
 }
 
 Timeline RuntimeImpl::run_day(const Tensor& days, const Tensor& minutes) const {
-  check_tokens(days, "days", cfg.n_day_features);
-  check_tokens(minutes, "minutes", cfg.n_minute_features, days.shape[0]);
+  check_tokens(days, "days", cfg.n_day_features, -1, days_range);
+  check_tokens(minutes, "minutes", cfg.n_minute_features, days.shape[0], minutes_range);
   check_days(days, limits);
   check_session_minutes(minutes, limits);
   const int64_t B = days.shape[0];
@@ -186,7 +188,7 @@ Timeline Session::push_timeline(const Tensor& minutes, int64_t start_minute) {
     throw NotStartedError("push before start_day: the session has no day conditioning yet",
                           "call session.start_day(days) once per day before pushing minutes");
   const int64_t n = kv_->shape[4];
-  check_tokens(minutes, "minutes", rt_->cfg.n_minute_features, film_->gamma.shape[0]);
+  check_tokens(minutes, "minutes", rt_->cfg.n_minute_features, film_->gamma.shape[0], rt_->minutes_range, n);
   const int64_t t_new = minutes.shape[1];
   if (start_minute != n) {
     const std::string what = start_minute < n ? "repeats minutes already pushed"

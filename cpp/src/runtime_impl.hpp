@@ -29,6 +29,8 @@ struct RuntimeImpl {
   Opened opened;
   Config cfg;
   Limits limits;
+  const TokenBook* days_range = nullptr;     // the manifest's token_ranges; null when it records none
+  const TokenBook* minutes_range = nullptr;
   std::string backend_name, precision, reason, signature;
   std::unique_ptr<ModuleCall> h_call, l_call;
   std::unique_ptr<LStepCall> step_call;

@@ -69,6 +69,10 @@ def test_bad_input_is_one_error_line_and_a_hint(cpp_build, cpp_fixtures, tmp_pat
     np.save(tmp_path / "ints.npy", np.zeros((4, 390, 11), dtype=np.int64))
     bundle = shutil.copytree(f / "bundle", tmp_path / "bundle")
     (bundle / "h_module.onnx").write_bytes((bundle / "h_module.onnx").read_bytes()[:-10])
+    short = shutil.copytree(f / "bundle", tmp_path / "short")  # token_ranges.days with 3 of its 8 features
+    manifest = json.loads((short / "manifest.json").read_text())
+    manifest["token_ranges"]["days"] = dict(list(manifest["token_ranges"]["days"].items())[:3])
+    (short / "manifest.json").write_text(json.dumps(manifest))
     cases = {
         "no such file": [f / "bundle", "--days", f / "days.npy", "--minutes", tmp_path / "nope.npy"],
         "minutes: non-finite value nan at instrument 0, step 3, feature 2":
@@ -76,6 +80,8 @@ def test_bad_input_is_one_error_line_and_a_hint(cpp_build, cpp_fixtures, tmp_pat
         "dtype <i8 is not little-endian float32 or float64":
             [f / "bundle", "--days", f / "days.npy", "--minutes", tmp_path / "ints.npy"],
         "h_module.onnx: sha256": [bundle, "--days", f / "days.npy", "--minutes", f / "minutes.npy"],
+        "token_ranges.days is not 8 [low, high] pairs, one per feature":
+            [short, "--days", f / "days.npy", "--minutes", f / "minutes.npy"],
         "unknown option --fast": [f / "bundle", "--fast"],
         "--step 0: expected a positive integer": [f / "bundle", "--step", "0"],
         "unknown backend 'torch'": [f / "bundle", "--days", f / "days.npy", "--minutes", f / "minutes.npy",
@@ -88,6 +94,25 @@ def test_bad_input_is_one_error_line_and_a_hint(cpp_build, cpp_fixtures, tmp_pat
         assert len(lines) == 2 and lines[0].startswith("error: ") and lines[1].startswith("hint: "), lines
         assert fragment in lines[0], (fragment, lines)
         assert done.stdout == ""
+
+
+def test_tokens_outside_their_range_are_refused_as_python_refuses_them(cpp_build, cpp_fixtures, tmp_path):
+    """The bundle's token_ranges hold in C++ too: a value outside its feature's range is one error line, in the
+    words of `hrm-export run`, and nothing is decided."""
+    f = cpp_fixtures
+    minutes = np.load(f / "minutes.npy")
+    minutes[0, 7, 8] = 5.0  # tod_sin lives in [-1, 1]
+    np.save(tmp_path / "wide.npy", minutes)
+    args = [f / "bundle", "--days", f / "days.npy", "--minutes", tmp_path / "wide.npy", "--backend", "ort-cpu"]
+    done = _hrm_run(cpp_build, *args, check=False)
+    py = CliRunner().invoke(app, ["run", *map(str, args)])
+    assert done.returncode == py.exit_code == 1 and done.stdout == "", done.stderr
+    errors = [x for x in done.stderr.splitlines() if x.startswith("error: ")]
+    assert len(errors) == 1, done.stderr
+    line = errors[0]
+    assert line == ("error: minutes: value 5 at instrument 0, session minute 7, feature 8 (tod_sin) is outside the "
+                    "feature's valid range [-1, 1] (1 value(s) outside)"), line
+    assert str(py.exception).endswith(line.removeprefix("error: ")), py.exception  # Python names the file first
 
 
 def test_bench_prints_hrm_export_bench_cells(cpp_build, cpp_fixtures):
