@@ -89,11 +89,18 @@ StepHeads RuntimeImpl::l_step(const Tensor& x, const DayFilm& film, const Tensor
                    concat(std::move(kvs), 2)};
 }
 
-Timeline RuntimeImpl::run_day(const Tensor& days, const Tensor& minutes) const {
+Timeline RuntimeImpl::run_day(const Tensor& days, const Tensor& minutes, int64_t session_minutes) const {
   check_tokens(days, "days", cfg.n_day_features, -1, days_range);
   check_tokens(minutes, "minutes", cfg.n_minute_features, days.shape[0], minutes_range);
   check_days(days, limits);
   check_session_minutes(minutes, limits);
+  const int64_t T = minutes.shape[1];
+  if (session_minutes < 0) session_minutes = T;
+  if (session_minutes < T || session_minutes > cfg.max_minutes)
+    throw InputError("run_day: session_minutes " + std::to_string(session_minutes) + " is not between the " +
+                         std::to_string(T) + " minutes given and the model's max_minutes " +
+                         std::to_string(cfg.max_minutes),
+                     "pass today's number of session minutes (at least the minutes given)");
   const int64_t B = days.shape[0];
   std::vector<Timeline> parts;
   for (int64_t lo = 0; lo < B; lo += limits.batch) {
@@ -103,7 +110,7 @@ Timeline RuntimeImpl::run_day(const Tensor& days, const Tensor& minutes) const {
     const Tensor m = whole ? Tensor{} : slice(minutes, 0, lo, hi);
     auto out = l_call->run({{"minutes", whole ? &minutes : &m}, {"film_gamma", &film.gamma},
                             {"film_beta", &film.beta}, {"h_tokens", &film.h_tokens}});
-    parts.push_back(make_timeline(out.at("action_logits"), out.at("quantity"), out.at("q_values"), 0, cfg.max_minutes, {}));
+    parts.push_back(make_timeline(out.at("action_logits"), out.at("quantity"), out.at("q_values"), 0, session_minutes, {}));
   }
   return join_batch(parts);
 }
@@ -133,12 +140,14 @@ Runtime Runtime::open(const std::string& bundle_dir, const OpenOptions& options)
 }
 
 Session Runtime::session() const { return Session(impl_); }
-Session Runtime::start_day(const Tensor& days) const {
+Session Runtime::start_day(const Tensor& days, int64_t session_minutes) const {
   Session s = session();
-  s.start_day(days);
+  s.start_day(days, session_minutes);
   return s;
 }
-Timeline Runtime::run_day(const Tensor& days, const Tensor& minutes) const { return impl_->run_day(days, minutes); }
+Timeline Runtime::run_day(const Tensor& days, const Tensor& minutes, int64_t session_minutes) const {
+  return impl_->run_day(days, minutes, session_minutes);
+}
 DayFilm Runtime::h(const Tensor& days) const { return impl_->h(days); }
 const Config& Runtime::config() const { return impl_->cfg; }
 const Limits& Runtime::limits() const { return impl_->limits; }
@@ -156,6 +165,7 @@ Session::Session(const Session& other) : rt_(other.rt_) {
   film_ = other.film_;
   kv_ = other.kv_;
   halt_minute_ = other.halt_minute_;
+  session_minutes_ = other.session_minutes_;
 }
 
 Session& Session::operator=(const Session& other) {
@@ -165,16 +175,25 @@ Session& Session::operator=(const Session& other) {
   film_ = other.film_;
   kv_ = other.kv_;
   halt_minute_ = other.halt_minute_;
+  session_minutes_ = other.session_minutes_;
   return *this;
 }
 
-Session& Session::start_day(const Tensor& days) {
+Session& Session::start_day(const Tensor& days, int64_t session_minutes) {
+  const int64_t full = rt_->limits.total_minutes;
+  if (session_minutes < 0) session_minutes = full;
+  if (session_minutes < 1 || session_minutes > full)
+    throw InputError("start_day: session_minutes " + std::to_string(session_minutes) + " is not between 1 and " +
+                         std::to_string(full),
+                     "pass today's number of session minutes (at most " + std::to_string(full) + ": profile '" +
+                         rt_->limits.profile + "', model max_minutes=" + std::to_string(rt_->cfg.max_minutes) + ")");
   auto film = std::make_shared<const DayFilm>(rt_->h(days));  // checked and chunked; may throw: untouched so far
   auto kv = rt_->pool->share(rt_->empty_kv(film->gamma.shape[0]));
   std::lock_guard<std::mutex> lock(mutex_);
   halt_minute_.assign(static_cast<size_t>(film->gamma.shape[0]), NOT_HALTED);
   film_ = std::move(film);
   kv_ = std::move(kv);
+  session_minutes_ = session_minutes;
   return *this;
 }
 
@@ -197,18 +216,17 @@ Timeline Session::push_timeline(const Tensor& minutes, int64_t start_minute) {
                             std::to_string(n),
                         "push the bars in order starting at minute " + std::to_string(n) + " (start_day resets to 0)");
   }
-  const int64_t total = rt_->limits.total_minutes;
+  const int64_t total = session_minutes_;
   if (n >= total)
     throw SessionFullError("session is full: " + std::to_string(n) + " of " + std::to_string(total) +
                                " minutes pushed today",
                            "call start_day(days) for the next trading day");
   if (n + t_new > total)
     throw SessionFullError("push of " + std::to_string(t_new) + " minute(s) at minute " + std::to_string(n) +
-                               " passes the session's " + std::to_string(total) + " minutes (profile '" +
-                               rt_->limits.profile + "')",
+                               " passes the session's " + std::to_string(total) + " minutes",
                            "push at most " + std::to_string(total - n) + " more");
   detail::StepHeads heads = rt_->l_step(minutes, *film_, *kv_);  // may throw: state untouched so far
-  Timeline line = make_timeline(heads.action_logits, heads.quantity, heads.q_values, n, rt_->cfg.max_minutes,
+  Timeline line = make_timeline(heads.action_logits, heads.quantity, heads.q_values, n, session_minutes_,
                                 halt_minute_);  // refuses non-finite outputs before anything is committed
   kv_ = rt_->pool->share(std::move(heads.present_kv));  // the old cache's storage returns to the pool
   halt_minute_ = line.halt_minute;
@@ -223,6 +241,11 @@ bool Session::started() const {
 int64_t Session::batch() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return film_ ? film_->gamma.shape[0] : 0;
+}
+
+int64_t Session::session_minutes() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return session_minutes_;
 }
 
 int64_t Session::n_minutes() const {

@@ -22,7 +22,7 @@ struct RuntimeImpl {
 
   DayFilm h(const Tensor& days) const;  // checked and chunked
   StepHeads l_step(const Tensor& minutes, const DayFilm& film, const Tensor& past_kv) const;  // chunked, unchecked
-  Timeline run_day(const Tensor& days, const Tensor& minutes) const;
+  Timeline run_day(const Tensor& days, const Tensor& minutes, int64_t session_minutes) const;
   Tensor empty_kv(int64_t batch) const;
   void warmup() const;
 

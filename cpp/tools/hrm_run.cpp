@@ -29,8 +29,10 @@ using hrm::tools::Timing;
 const char* USAGE =
     "usage: hrm_run BUNDLE --days F.npy --minutes F.npy [--backend auto|tensorrt|ort-cuda|ort-cpu]\n"
     "               [--precision fp32|int8-cpu|...] [--profile NAME] [--step N] [--full] [--json]\n"
-    "               [--bench [--seconds S]] [--threads N] [--trust KEY.pub]\n"
-    "  --trust KEY.pub  refuse the bundle unless it is signed with this key (hrm-export sign): checked first\n";
+    "               [--bench [--seconds S]] [--threads N] [--trust KEY.pub] [--session-minutes N]\n"
+    "  --trust KEY.pub      refuse the bundle unless it is signed with this key (hrm-export sign): checked first\n"
+    "  --session-minutes N  the session's length when the minutes stop before the close (default: the minutes\n"
+    "                       given); an instrument that has not halted halts at minute N - 1\n";
 
 const char* HELP = "hrm_run BUNDLE --days F.npy --minutes F.npy [options]; hrm_run --help lists them";
 
@@ -38,6 +40,7 @@ struct Args {
   std::string bundle, days, minutes, profile;
   hrm::OpenOptions open;
   int64_t step = 1;
+  int64_t session_minutes = -1;  // -1: the minutes given, as hrm-export run
   bool full = false, json = false, bench = false;
   double seconds = 2.0;
 };
@@ -77,6 +80,7 @@ Args parse(int argc, char** argv) {
     else if (f == "--precision") a.open.precision = value(i);
     else if (f == "--profile" || f == "-p") a.open.profile = value(i);
     else if (f == "--step") a.step = positive(f, value(i));
+    else if (f == "--session-minutes") a.session_minutes = positive(f, value(i));
     else if (f == "--trust") {
       a.open.trust = value(i);
       if (a.open.trust.empty())  // an empty key must not quietly mean "check nothing"
@@ -119,10 +123,11 @@ hrm::Timeline replay(const hrm::Runtime& rt, const hrm::Tensor& days, const hrm:
     latency_ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
     return out;
   };
-  if (a.full) return timed([&] { return rt.run_day(days, minutes); });
-  hrm::Session session = rt.start_day(days);
-  std::vector<hrm::Timeline> parts;
   const int64_t T = minutes.rank() == 3 ? minutes.shape[1] : 0;
+  const int64_t length = a.session_minutes > 0 ? a.session_minutes : std::max<int64_t>(T, 1);
+  if (a.full) return timed([&] { return rt.run_day(days, minutes, length); });
+  hrm::Session session = rt.start_day(days, length);
+  std::vector<hrm::Timeline> parts;
   if (T < 1) return session.push_timeline(minutes, 0);  // refused with the runtime's own message
   for (int64_t t = 0; t < T; t += a.step) {
     const hrm::Tensor chunk = hrm::slice(minutes, 1, t, std::min(T, t + a.step));
@@ -143,10 +148,12 @@ std::string summary_line(const Args& a, const hrm::Runtime& rt, const hrm::Timel
                                                    {"precision", hrm::py_json_string(rt.precision())},
                                                    {"why", hrm::py_json_string(rt.reason())},
                                                    // token files: the day is named by the minute file, and the
-                                                   // minutes given are the whole session (as hrm-export run)
+                                                   // minutes given are the whole session unless
+                                                   // --session-minutes says more (as hrm-export run)
                                                    {"date", hrm::py_json_string(
                                                                 std::filesystem::path(a.minutes).stem().string())},
-                                                   {"session_minutes", std::to_string(tl.minutes)},
+                                                   {"session_minutes", std::to_string(
+                                                                a.session_minutes > 0 ? a.session_minutes : tl.minutes)},
                                                    {"minutes", std::to_string(tl.minutes)},
                                                    {"instruments", std::to_string(tl.batch)},
                                                    {"mode", hrm::py_json_string(a.full ? "full" : "stream")},

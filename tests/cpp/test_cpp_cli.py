@@ -154,3 +154,22 @@ def test_hrm_run_opens_a_bundle_with_the_static_step(cpp_build, cpp_fixtures):
                     "--json")
     rows = [json.loads(line) for line in done.stdout.splitlines()]
     assert rows[-1]["summary"]["mode"] == "stream" and len(rows) == 4 * SESSION + 1
+
+
+@pytest.mark.parametrize("mode", ["stream", "full"])
+def test_a_half_day_halts_at_its_own_close_as_hrm_export_run_does(cpp_build, cpp_fixtures, tmp_path, mode):
+    """A 210-minute session (an early close): an instrument that never halted halts at minute 209, in C++ as in
+    Python; with --session-minutes 390 the same minutes are a morning, and nothing halts at 209."""
+    f = cpp_fixtures
+    np.save(tmp_path / "half.npy", np.load(f / "minutes.npy")[:, :210])
+    base = [f / "bundle", "--days", f / "days.npy", "--minutes", tmp_path / "half.npy", "--backend", "ort-cpu", "--json",
+            *(["--full"] if mode == "full" else [])]
+    for extra, halts in (([], [0, 157, 209, 209]), (["--session-minutes", "390"], [0, 157, -1, -1])):
+        args = [*base, *extra]
+        cpp = [json.loads(line) for line in _hrm_run(cpp_build, *args).stdout.splitlines()]
+        result = CliRunner().invoke(app, ["run", *map(str, args)])
+        assert result.exit_code == 0, result.output
+        py = [json.loads(line) for line in result.stdout.splitlines()]
+        assert cpp[:-1] == py[:-1]
+        assert cpp[-1]["summary"]["halt_minute"] == py[-1]["summary"]["halt_minute"] == halts
+        assert cpp[-1]["summary"]["session_minutes"] == py[-1]["summary"]["session_minutes"] == (390 if extra else 210)

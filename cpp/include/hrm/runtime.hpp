@@ -49,13 +49,16 @@ class Runtime {
   static Runtime open(const std::string& bundle_dir, const OpenOptions& options = {});
 
   Session session() const;                        // an empty session: start_day before pushing
-  Session start_day(const Tensor& days) const;    // days (B, D, F_day)
-  Timeline run_day(const Tensor& days, const Tensor& minutes) const;  // (B, D, F_day), (B, T, F_min)
+  // days (B, D, F_day); session_minutes: today's length (a half day is shorter), default the profile's whole
+  // session. An instrument that has not halted halts at minute session_minutes - 1 (the close).
+  Session start_day(const Tensor& days, int64_t session_minutes = -1) const;
+  // (B, D, F_day), (B, T, F_min); session_minutes default T (pass it when the minutes stop before the close)
+  Timeline run_day(const Tensor& days, const Tensor& minutes, int64_t session_minutes = -1) const;
   DayFilm h(const Tensor& days) const;            // the H-module over days, chunked by the profile's batch
 
   const Config& config() const;
   const Limits& limits() const;
-  int64_t session_minutes() const;  // the session's length: minute session_minutes - 1 is the close
+  int64_t session_minutes() const;  // the longest session (max_minutes): minute session_minutes - 1 is its close
   const std::string& backend_name() const;
   const std::string& precision() const;
   const std::string& reason() const;  // why this backend ("picked ort-cpu (passed over ...)")
@@ -74,7 +77,8 @@ class Session {
   Session(const Session& other);  // a copy of the day's state (a fork of the stream)
   Session& operator=(const Session& other);
 
-  Session& start_day(const Tensor& days);  // H once on days (B, D, F_day); resets minutes and halts
+  // H once on days (B, D, F_day); resets minutes and halts; session_minutes as Runtime::start_day
+  Session& start_day(const Tensor& days, int64_t session_minutes = -1);
   // New minute tokens (B, T_new, F_min) whose first is session minute start_minute (== n_minutes()) →
   // the decision at the latest minute. Everything is checked before anything runs, and the state changes
   // only after the backend returned: a refused or failed push leaves the session as it was.
@@ -84,6 +88,7 @@ class Session {
   bool started() const;
   int64_t batch() const;
   int64_t n_minutes() const;                // minutes pushed so far today: the next push starts here
+  int64_t session_minutes() const;          // today's session length (start_day)
   std::vector<int64_t> halt_minute() const;  // (B,) first halting minute today, NOT_HALTED if none yet
 
  private:
@@ -97,6 +102,7 @@ class Session {
   std::shared_ptr<const DayFilm> film_;
   std::shared_ptr<const Tensor> kv_;  // (L, 2, B, H, P, hd)
   std::vector<int64_t> halt_minute_;
+  int64_t session_minutes_ = 0;  // today's length: its close is minute session_minutes_ - 1
 };
 
 }  // namespace hrm
