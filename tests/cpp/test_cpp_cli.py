@@ -162,8 +162,8 @@ def test_a_half_day_halts_at_its_own_close_as_hrm_export_run_does(cpp_build, cpp
     Python; with --session-minutes 390 the same minutes are a morning, and nothing halts at 209."""
     f = cpp_fixtures
     np.save(tmp_path / "half.npy", np.load(f / "minutes.npy")[:, :210])
-    base = [f / "bundle", "--days", f / "days.npy", "--minutes", tmp_path / "half.npy", "--backend", "ort-cpu", "--json",
-            *(["--full"] if mode == "full" else [])]
+    base = [f / "bundle", "--days", f / "days.npy", "--minutes", tmp_path / "half.npy", "--backend", "ort-cpu",
+            "--json", *(["--full"] if mode == "full" else [])]
     for extra, halts in (([], [0, 157, 209, 209]), (["--session-minutes", "390"], [0, 157, -1, -1])):
         args = [*base, *extra]
         cpp = [json.loads(line) for line in _hrm_run(cpp_build, *args).stdout.splitlines()]
