@@ -9,6 +9,7 @@ length is its number of trading minutes: 390 for a regular XNYS day, 210 for its
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import warnings
@@ -50,14 +51,20 @@ def exchange_name(exchange: str) -> str:
     raise DataError(f"unknown exchange {exchange!r}; fix: name it by ISO MIC, one of {names}")
 
 
+@contextlib.contextmanager
+def calendar_deprecations_silenced():
+    """exchange_calendars 4.x reads tz-aware Series through `.values`, which pandas 3.1 deprecates: its warning,
+    about its code, would reach every caller (stacklevel 1, so no module filter can name it). Wrap its calls."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=getattr(pd.errors, "Pandas4Warning", FutureWarning))
+        yield
+
+
 @functools.lru_cache(maxsize=16)
 def _calendar(exchange: str, first_year: int, last_year: int) -> xc.ExchangeCalendar:
     start, end = f"{first_year}-01-01", f"{last_year}-12-31"
     try:
-        with warnings.catch_warnings():
-            # exchange_calendars 4.x reads tz-aware Series through `.values`, which pandas 3.1 deprecates: its
-            # warning, about its code, would reach every caller (stacklevel 1, so no module filter can name it)
-            warnings.simplefilter("ignore", category=getattr(pd.errors, "Pandas4Warning", FutureWarning))
+        with calendar_deprecations_silenced():
             if exchange == WEEKDAYS_NY:
                 return _WeekdaysNewYork(start=start, end=end)
             return xc.get_calendar(exchange, start=start, end=end)

@@ -24,7 +24,6 @@ from model_src.bars import PRICES, check_daily, check_minute_interval, clean_bar
 from model_src.calendars import (
     DEFAULT_EXCHANGE,
     INSIDE,
-    WEEKDAYS_NY,
     SessionFacts,
     SessionTable,
     exchange_name,
@@ -266,12 +265,11 @@ def daily_from_minutes(minute: pd.DataFrame, exchange: str | None = None) -> pd.
 
 def synthetic_samples(n_days: int, seed: int = 0, lookback: int = 64) -> list[DaySample]:
     """Day samples of the seeded synthetic market; the first MIN_HISTORY_DAYS + 1 sessions have too little
-    history and are skipped, so n_days sessions give n_days - 6 samples. The market trades every weekday
-    (no holidays) unless its frames name an exchange calendar."""
+    history and are skipped, so n_days sessions give n_days - 6 samples. The market trades every weekday (no
+    holidays): its frames name that calendar, which build_samples reads from them."""
     from model_src.synthetic import synthetic_market
 
-    daily, minute = synthetic_market(n_days, seed=seed)
-    return build_samples(daily, minute, lookback=lookback, exchange=minute.attrs.get("exchange", WEEKDAYS_NY))
+    return build_samples(*synthetic_market(n_days, seed=seed), lookback=lookback)
 
 
 def stack_samples(samples: list[DaySample], crop_minutes: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,15 +1,13 @@
-"""What the bundle-integrity tests share: real EC key pairs, manifest edits, tampering, and the CLI run in-process
-(the same `main()` the console script calls: exit code, stdout, stderr)."""
+"""What the bundle-integrity tests share: real EC key pairs, manifest edits, tampering, and the one-line refusal
+check on a CLI run in-process (cli_run.hrm_export)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 
+from cli_run import Result
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -51,40 +49,6 @@ def rehashed_tamper(bundle: Path, name: str = "l_module.onnx") -> None:
 def files(root: Path) -> dict[str, tuple[int, int]]:
     """Every file under root: relative name → (size, mtime_ns), to show that a refused command wrote nothing."""
     return {str(p.relative_to(root)): (p.lstat().st_size, p.lstat().st_mtime_ns) for p in root.rglob("*")}
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-    @property
-    def err_lines(self) -> list[str]:
-        return [line for line in self.err.splitlines() if line.strip()]
-
-
-def hrm(capsys, *args: str) -> Result:
-    """`hrm-export ARGS` in this process (torch is imported once for the whole test file)."""
-    from hrm_export.cli import main
-
-    capsys.readouterr()
-    argv, sys.argv = sys.argv, ["hrm-export", *map(str, args)]
-    columns = os.environ.get("COLUMNS")
-    os.environ["COLUMNS"] = "200"  # rich wraps at 80 columns when not on a terminal
-    try:
-        main()
-        code = 0
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else 1
-    finally:
-        sys.argv = argv
-        if columns is None:
-            os.environ.pop("COLUMNS")
-        else:
-            os.environ["COLUMNS"] = columns
-    out, err = capsys.readouterr()
-    return Result(code, out, err)
 
 
 def assert_one_line_refusal(r: Result, *needles: str) -> None:

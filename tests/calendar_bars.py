@@ -3,18 +3,17 @@ breaks, early closes, DST and holidays as exchange_calendars has them), prices a
 
 from __future__ import annotations
 
-import warnings
-
 import exchange_calendars as xc
 import numpy as np
 import pandas as pd
+
+from model_src.calendars import calendar_deprecations_silenced
 
 
 def calendar_market(exchange: str, start: str, end: str, seed: int = 0,
                     symbol: str = "CAL") -> tuple[pd.DataFrame, pd.DataFrame]:
     """(daily, minute) bars of the sessions of `exchange` from `start` to `end`, timestamps in its zone."""
-    with warnings.catch_warnings():  # exchange_calendars' own pandas-3.1 deprecations (model_src.calendars)
-        warnings.simplefilter("ignore", category=getattr(pd.errors, "Pandas4Warning", FutureWarning))
+    with calendar_deprecations_silenced():
         cal = xc.get_calendar(exchange, start=start, end=end)
         sessions = cal.sessions  # those from start to end
         stamps = cal.sessions_minutes(sessions[0], sessions[-1])  # (n,) UTC, every trading minute of the sessions

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import sys
 from dataclasses import dataclass
 
@@ -17,6 +18,11 @@ class Result:
     code: int
     out: str
     err: str
+
+    @property
+    def err_lines(self) -> list[str]:
+        """Every non-blank stderr line."""
+        return [line for line in self.err.splitlines() if line.strip()]
 
     @property
     def error_lines(self) -> list[str]:
@@ -33,6 +39,8 @@ def hrm_export(*args) -> Result:
 
     out, err, argv = io.StringIO(), io.StringIO(), sys.argv
     sys.argv = ["hrm-export", *map(str, args)]
+    columns = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = "200"  # rich wraps tables at 80 columns when not on a terminal
     code = 0
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
@@ -41,6 +49,10 @@ def hrm_export(*args) -> Result:
         code = e.code if isinstance(e.code, int) else 1
     finally:
         sys.argv = argv
+        if columns is None:
+            os.environ.pop("COLUMNS")
+        else:
+            os.environ["COLUMNS"] = columns
     return Result(code, out.getvalue(), err.getvalue())
 
 

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from bundle_tools import artifact, assert_one_line_refusal, edit_manifest, files, hrm, key_pair, rehashed_tamper
+from bundle_tools import artifact, assert_one_line_refusal, edit_manifest, files, key_pair, rehashed_tamper
+from cli_run import hrm_export
 from parity_bundle import copy_bundle, tiny_bundle
 from runtime_bundle import in_range
 
@@ -91,11 +92,11 @@ BUNDLE_CASES = [
 
 @pytest.mark.parametrize("verb", ["inspect", "verify", "run", "bench"])
 @pytest.mark.parametrize(("case", "tamper", "needles"), BUNDLE_CASES, ids=[c[0] for c in BUNDLE_CASES])
-def test_a_bad_bundle_is_one_line_on_every_verb(capsys, tmp_path, day, verb, case, tamper, needles):
+def test_a_bad_bundle_is_one_line_on_every_verb(tmp_path, day, verb, case, tamper, needles):
     bundle = copy_bundle(tmp_path)
     tamper(bundle)
     before = files(tmp_path)
-    r = hrm(capsys, *verb_args(verb, bundle, day))
+    r = hrm_export(*verb_args(verb, bundle, day))
     assert_one_line_refusal(r, *needles)
     assert files(tmp_path) == before  # nothing written, nothing read through the escaping path was changed
 
@@ -103,11 +104,11 @@ def test_a_bad_bundle_is_one_line_on_every_verb(capsys, tmp_path, day, verb, cas
 @pytest.mark.parametrize("backend", ["torch", "ort-cpu"])
 @pytest.mark.parametrize(("field", "value"), [("h_layers", 3), ("norm_eps", 1e-3), ("n_minute_features", 12),
                                               ("max_minutes", 400)])
-def test_a_config_edited_in_the_manifest_is_refused_at_open(capsys, tmp_path, day, backend, field, value):
+def test_a_config_edited_in_the_manifest_is_refused_at_open(tmp_path, day, backend, field, value):
     """The checkpoint and the graphs define the model; manifest.json only describes it. An edit is named."""
     bundle = copy_bundle(tmp_path)
     edit_manifest(bundle, lambda d: d["config"].update({field: value}))
-    r = hrm(capsys, *verb_args("run", bundle, day, backend))
+    r = hrm_export(*verb_args("run", bundle, day, backend))
     assert_one_line_refusal(r, "config in manifest.json is not the checkpoint's",
                             f"{field} {value!r} in manifest.json")
 
@@ -125,41 +126,41 @@ def test_without_a_checkpoint_the_graphs_hold_the_config(tmp_path, backend):
 
 
 @pytest.mark.parametrize("verb", ["verify", "run", "bench"])
-def test_a_bundle_argument_that_is_a_file(capsys, tmp_path, day, verb):
+def test_a_bundle_argument_that_is_a_file(tmp_path, day, verb):
     bundle = copy_bundle(tmp_path)
-    r = hrm(capsys, *verb_args(verb, bundle / "l_module.onnx", day))
+    r = hrm_export(*verb_args(verb, bundle / "l_module.onnx", day))
     assert_one_line_refusal(r, "l_module.onnx: is a file, not a bundle directory")
     assert "hrm-export export --out" not in r.err  # not the old hint to export into that file
 
 
-def test_inspect_describes_a_tampered_bundle_then_says_what_is_wrong(capsys, tmp_path):
+def test_inspect_describes_a_tampered_bundle_then_says_what_is_wrong(tmp_path):
     bundle = copy_bundle(tmp_path)
     (bundle / "l_step.onnx").write_bytes((bundle / "l_step.onnx").read_bytes() + b"\0")
     (bundle / "h_module.onnx").unlink()
-    r = hrm(capsys, "inspect", bundle)
+    r = hrm_export("inspect", bundle)
     assert_one_line_refusal(r, "h_module.onnx: listed in the manifest but missing", "more problem(s) listed above")
     assert "l_step.onnx: sha256" in r.out and "integrity: FAILED" in r.out
     assert "action_logits" in r.out  # the rest of the bundle is still described
-    r = hrm(capsys, "inspect", tiny_bundle())
+    r = hrm_export("inspect", tiny_bundle())
     assert r.code == 0 and "integrity: PASSED" in r.out and "signature: unsigned" in r.out
 
 
-def test_inspect_json_of_a_tampered_bundle_is_json_and_exit_1(capsys, tmp_path):
+def test_inspect_json_of_a_tampered_bundle_is_json_and_exit_1(tmp_path):
     import json
 
     bundle = copy_bundle(tmp_path)
     (bundle / "l_step.onnx").write_bytes(b"not onnx")
-    r = hrm(capsys, "inspect", bundle, "--json")
+    r = hrm_export("inspect", bundle, "--json")
     info = json.loads(r.out)
     step = next(a for a in info["artifacts"] if a["module"] == "l_step")
     assert r.code == 1 and info["integrity"]["ok"] is False and "sha256" in step["status"]
     assert any("not a readable ONNX model" in p["message"] for p in info["integrity"]["problems"])
 
 
-def test_inspect_a_truncated_onnx_file(capsys, tmp_path):
+def test_inspect_a_truncated_onnx_file(tmp_path):
     path = tmp_path / "l_module.onnx"
     path.write_bytes((tiny_bundle() / "l_module.onnx").read_bytes()[:5000])
-    assert_one_line_refusal(hrm(capsys, "inspect", path), "l_module.onnx: not a readable ONNX model")
+    assert_one_line_refusal(hrm_export("inspect", path), "l_module.onnx: not a readable ONNX model")
 
 
 # -- signatures required with --trust -------------------------------------------------------------------------
@@ -186,36 +187,36 @@ TRUST_CASES = [("unsigned", _unsigned, ["not signed (no model.sig)"]),
 
 @pytest.mark.parametrize("verb", ["inspect", "verify", "run", "bench"])
 @pytest.mark.parametrize(("case", "make", "needles"), TRUST_CASES, ids=[c[0] for c in TRUST_CASES])
-def test_trust_refuses_unsigned_other_keys_and_tampering(capsys, tmp_path, day, keys, verb, case, make, needles):
+def test_trust_refuses_unsigned_other_keys_and_tampering(tmp_path, day, keys, verb, case, make, needles):
     bundle = copy_bundle(tmp_path)
     trust = make(bundle, keys)
     before = files(tmp_path)
-    r = hrm(capsys, *verb_args(verb, bundle, day), "--trust", trust)
+    r = hrm_export(*verb_args(verb, bundle, day), "--trust", trust)
     assert_one_line_refusal(r, *needles)
     assert files(tmp_path) == before
 
 
-def test_trust_passes_a_signed_bundle(capsys, tmp_path, day, keys):
+def test_trust_passes_a_signed_bundle(tmp_path, day, keys):
     bundle = copy_bundle(tmp_path)
-    r = hrm(capsys, "sign", bundle, "--key", keys[0][0])
+    r = hrm_export("sign", bundle, "--key", keys[0][0])
     assert r.code == 0 and "signed" in r.out and (bundle / "model.sig").is_file()
-    r = hrm(capsys, "inspect", bundle, "--trust", keys[0][1])
+    r = hrm_export("inspect", bundle, "--trust", keys[0][1])
     assert r.code == 0 and f"signature: signed with the trusted key {keys[0][1]}" in r.out
-    r = hrm(capsys, *verb_args("run", bundle, day), "--trust", keys[0][1], "--json")
+    r = hrm_export(*verb_args("run", bundle, day), "--trust", keys[0][1], "--json")
     assert r.code == 0 and '"summary"' in r.out
 
 
 @pytest.mark.parametrize(("case", "needles"), [
     ("tampered", ["l_step.onnx: sha256"]), ("public-key", ["not an unencrypted EC private key in PEM"]),
     ("no-key-file", ["--key", "no such key file"]), ("leftover-partial", ["temporary files of an interrupted run"])])
-def test_sign_refuses_what_it_must_not_vouch_for(capsys, tmp_path, keys, case, needles):
+def test_sign_refuses_what_it_must_not_vouch_for(tmp_path, keys, case, needles):
     bundle = copy_bundle(tmp_path)
     key = {"public-key": keys[0][1], "no-key-file": tmp_path / "nope.pem"}.get(case, keys[0][0])
     if case == "tampered":
         (bundle / "l_step.onnx").write_bytes((bundle / "l_step.onnx").read_bytes() + b"\0")
     if case == "leftover-partial":
         (bundle / ".l_step.onnx.x1y2.partial").write_bytes(b"half")
-    assert_one_line_refusal(hrm(capsys, "sign", bundle, "--key", key), *needles)
+    assert_one_line_refusal(hrm_export("sign", bundle, "--key", key), *needles)
     assert not (bundle / "model.sig").exists()
 
 
@@ -250,7 +251,7 @@ def _read_only_dir(tmp_path: Path) -> Path:
     ("opset-99", ["opset 99 is not one this exporter writes (18 to 25 here)"]),
     ("opset-17", ["opset 17 is not one this exporter writes"]),
 ])
-def test_export_refuses_before_loading_the_model(capsys, tmp_path, no_model_load, case, needles):
+def test_export_refuses_before_loading_the_model(tmp_path, no_model_load, case, needles):
     out = {"out-is-a-file": tmp_path / "bundle.onnx", "out-read-only": None,
            "out-under-a-file": tmp_path / "bundle.onnx" / "b"}.get(case, tmp_path / "b")
     if case in ("out-is-a-file", "out-under-a-file"):
@@ -259,7 +260,7 @@ def test_export_refuses_before_loading_the_model(capsys, tmp_path, no_model_load
         out = _read_only_dir(tmp_path)
     before = files(tmp_path)
     opset = {"opset-99": ["--opset", "99"], "opset-17": ["--opset", "17"]}.get(case, [])
-    r = hrm(capsys, "export", "--out", out, *opset)
+    r = hrm_export("export", "--out", out, *opset)
     assert_one_line_refusal(r, *needles)
     assert files(tmp_path) == before  # the file named by --out is untouched; no directory was made
 

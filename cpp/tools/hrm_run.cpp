@@ -108,6 +108,9 @@ hrm::Tensor load_tokens(const std::string& path) {
   return t;
 }
 
+// The session's length: --session-minutes, else the minutes given (T), as hrm-export run's ReplayDay.
+int64_t session_length(const Args& a, int64_t T) { return a.session_minutes > 0 ? a.session_minutes : T; }
+
 // str(Path(p)) in Python: "./x/" -> "x"
 std::string python_path_str(const std::string& p) {
   std::string s = std::filesystem::path(p).lexically_normal().string();
@@ -124,7 +127,7 @@ hrm::Timeline replay(const hrm::Runtime& rt, const hrm::Tensor& days, const hrm:
     return out;
   };
   const int64_t T = minutes.rank() == 3 ? minutes.shape[1] : 0;
-  const int64_t length = a.session_minutes > 0 ? a.session_minutes : std::max<int64_t>(T, 1);
+  const int64_t length = session_length(a, std::max<int64_t>(T, 1));
   if (a.full) return timed([&] { return rt.run_day(days, minutes, length); });
   hrm::Session session = rt.start_day(days, length);
   std::vector<hrm::Timeline> parts;
@@ -152,8 +155,7 @@ std::string summary_line(const Args& a, const hrm::Runtime& rt, const hrm::Timel
                                                    // --session-minutes says more (as hrm-export run)
                                                    {"date", hrm::py_json_string(
                                                                 std::filesystem::path(a.minutes).stem().string())},
-                                                   {"session_minutes", std::to_string(
-                                                                a.session_minutes > 0 ? a.session_minutes : tl.minutes)},
+                                                   {"session_minutes", std::to_string(session_length(a, tl.minutes))},
                                                    {"minutes", std::to_string(tl.minutes)},
                                                    {"instruments", std::to_string(tl.batch)},
                                                    {"mode", hrm::py_json_string(a.full ? "full" : "stream")},
