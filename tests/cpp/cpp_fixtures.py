@@ -109,15 +109,14 @@ def _without_static_step(bundle: Path) -> None:
     """Drop l_step_static, as a bundle made before it: the C++ runtime streams through the growing l_step, and
     the Python runtime does too on such a bundle, so both run the same graph and can be held to bit-equality
     (the two cache designs agree within the parity budgets, not to the last bit)."""
-    manifest = json.loads((bundle / "manifest.json").read_text())
-    keep = []
-    for art in manifest["artifacts"]:
-        if art["module"] == "l_step_static":
+    from bundle_tools import edit_manifest
+
+    def drop(d: dict) -> None:
+        for art in [a for a in d["artifacts"] if a["module"] == "l_step_static"]:
             (bundle / art["path"]).unlink()
-        else:
-            keep.append(art)
-    manifest["artifacts"] = keep
-    (bundle / "manifest.json").write_text(json.dumps(manifest, indent=2))
+            d["artifacts"].remove(art)
+
+    edit_manifest(bundle, drop)
 
 
 def _nonfinite_copy(bundle: Path, dst: Path) -> None:

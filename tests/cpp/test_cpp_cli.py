@@ -10,6 +10,7 @@ import subprocess
 
 import numpy as np
 import pytest
+from bundle_tools import edit_manifest
 from cpp_fixtures import SESSION
 from typer.testing import CliRunner
 
@@ -70,9 +71,7 @@ def test_bad_input_is_one_error_line_and_a_hint(cpp_build, cpp_fixtures, tmp_pat
     bundle = shutil.copytree(f / "bundle", tmp_path / "bundle")
     (bundle / "h_module.onnx").write_bytes((bundle / "h_module.onnx").read_bytes()[:-10])
     short = shutil.copytree(f / "bundle", tmp_path / "short")  # token_ranges.days with 3 of its 8 features
-    manifest = json.loads((short / "manifest.json").read_text())
-    manifest["token_ranges"]["days"] = dict(list(manifest["token_ranges"]["days"].items())[:3])
-    (short / "manifest.json").write_text(json.dumps(manifest))
+    edit_manifest(short, lambda d: d["token_ranges"].update(days=dict(list(d["token_ranges"]["days"].items())[:3])))
     cases = {
         "no such file": [f / "bundle", "--days", f / "days.npy", "--minutes", tmp_path / "nope.npy"],
         "minutes: non-finite value nan at instrument 0, step 3, feature 2":
