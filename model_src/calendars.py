@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
+import threading
 import warnings
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
@@ -51,11 +52,16 @@ def exchange_name(exchange: str) -> str:
     raise DataError(f"unknown exchange {exchange!r}; fix: name it by ISO MIC, one of {names}")
 
 
+_SILENCING = threading.Lock()  # catch_warnings swaps process-wide state: overlapping uses would undo each other
+
+
 @contextlib.contextmanager
 def calendar_deprecations_silenced():
     """exchange_calendars 4.x reads tz-aware Series through `.values`, which pandas 3.1 deprecates: its warning,
-    about its code, would reach every caller (stacklevel 1, so no module filter can name it). Wrap its calls."""
-    with warnings.catch_warnings():
+    about its code, would reach every caller (stacklevel 1, so no module filter can name it). Wrap its calls.
+    One at a time: threads that build calendars at once (the Triton load bench's clients) would otherwise
+    restore each other's filters mid-build."""
+    with _SILENCING, warnings.catch_warnings():
         warnings.simplefilter("ignore", category=getattr(pd.errors, "Pandas4Warning", FutureWarning))
         yield
 
