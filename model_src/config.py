@@ -20,6 +20,7 @@ N_MINUTE_FEATURES = 11
 
 
 FILM_POOLS = ("mean", "mean_last")  # HRMConfig.film_pool
+LEGACY_FILM_POOL = "mean"  # what every config written before the field was
 
 
 @dataclass
@@ -42,8 +43,9 @@ class HRMConfig:
     # conditioning and heads
     cross_attention: bool = False  # optional L→H-token cross-attention before the heads
     # what the FiLM generator reads from the day tokens: "mean" (all days alike) or "mean_last" (the mean next
-    # to the latest day, which holds what today's session most depends on; model_src.layers.FiLMGenerator)
-    film_pool: str = "mean"
+    # to the latest day, which holds what today's session most depends on; model_src.layers.FiLMGenerator).
+    # A config without the field (checkpoints and bundles from before it) is "mean": see from_dict.
+    film_pool: str = "mean_last"
     n_actions: int = 3  # short / flat / long
     norm_eps: float = 1e-5
     dropout: float = 0.0
@@ -92,7 +94,7 @@ class HRMConfig:
         unknown = sorted(set(d) - known)
         if unknown:
             raise ConfigError(f"unknown HRMConfig field(s) {unknown}; known fields: {sorted(known)}")
-        return cls(**d)
+        return cls(**{"film_pool": LEGACY_FILM_POOL, **d})
 
 
 def tiny_config(**overrides) -> HRMConfig:

@@ -82,6 +82,9 @@ def test_bf16_graph_types_islands_and_io(graphs):
         bf16, facts = to_bf16(fp32)
         onnx.checker.check_model(bf16, full_check=True)
         assert all(i.type.tensor_type.elem_type == FLOAT for i in (*bf16.graph.input, *bf16.graph.output)), name
+        if name == "h_module":  # runs once a day: an fp32 island as a whole (scopes.ONCE_PER_SESSION)
+            assert bf16_fraction(bf16) == 0 and facts["bf16_nodes"] == 0 and facts["casts_inserted"] == 0
+            continue
         assert bf16_fraction(bf16) > 0.5, name  # the block weights dominate and are stored bf16
         weights = _weights_by_module(bf16, name)
         mods = node_modules(bf16.graph, name)
@@ -92,9 +95,8 @@ def test_bf16_graph_types_islands_and_io(graphs):
             if mods.get(n.name, "").startswith(("l_module.heads", "h_module.film")) and n.op_type == "MatMul":
                 assert dtype(n.input[0]) == FLOAT, f"{n.name}: heads/FiLM are fp32 islands"
         assert facts["bf16_nodes"] > 0 and facts["casts_inserted"] > 0
-        if name != "h_module":
-            assert weights["l_module.blocks.0.attn.qkv"] == BFLOAT16
-            assert facts["fp32_linears"] == ["l_module.heads"]
+        assert weights["l_module.blocks.0.attn.qkv"] == BFLOAT16
+        assert facts["fp32_linears"] == ["l_module.heads"]
 
 
 def test_keep_fp32_glob_keeps_whole_module(graphs):

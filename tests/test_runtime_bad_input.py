@@ -53,7 +53,7 @@ def bad_pushes(minutes: torch.Tensor, t: int):
 
 def test_each_bad_push_is_refused_and_the_stream_continues_exactly(runtime):
     days, minutes = tokens(2, 16, 60, seed=7)
-    full = runtime.run_day(days, minutes)
+    full = runtime.run_day(days, minutes, session_minutes=390)  # the stream below is a 390-minute day too
     session = runtime.start_day(days)
     for t in range(60):
         if t in (1, 17, 59):  # every kind of bad push, mid-stream, before the good one
@@ -109,7 +109,7 @@ def test_more_days_or_minutes_than_the_profile(runtime):
 
 def test_start_day_with_bad_days_keeps_the_running_day(runtime):
     days, minutes = tokens(2, 6, 10, seed=9)
-    full = runtime.run_day(days, minutes)
+    full = runtime.run_day(days, minutes, session_minutes=390)
     session = runtime.start_day(days)
     session.push(minutes[:, :4], start_minute=0)
     for bad in (with_value(days, float("nan")), days[..., :7], days[:, :0]):
@@ -123,7 +123,7 @@ def test_start_day_with_bad_days_keeps_the_running_day(runtime):
 def test_a_failing_backend_call_leaves_the_session_as_it_was(static):
     rt = HRMRuntime.from_model(tiny_runtime_model(), static_cache=static)
     days, minutes = tokens(1, 6, 8, seed=10)
-    full = rt.run_day(days, minutes)
+    full = rt.run_day(days, minutes, session_minutes=390)
     session = rt.start_day(days)
     session.push(minutes[:, :3], start_minute=0)
     assert session.cache_design == ("static" if static else "growing")

@@ -72,7 +72,7 @@ def test_a_closed_runtime_refuses_every_call_and_never_reopens(backend):
 
 def test_pushes_without_start_minute_from_two_threads_are_refused_not_reordered(runtime):
     days, minutes = tokens(1, 8, 40, seed=3)
-    full = runtime.run_day(days, minutes)
+    full = runtime.run_day(days, minutes, session_minutes=390)
     session = runtime.start_day(days)
     session.push(minutes[:, :10])  # the main thread feeds the day
     errors: list[BaseException] = []

@@ -44,7 +44,7 @@ def test_push_one_minute_at_a_time_equals_run_day_at_every_minute(runtime):
 
 def test_pushes_of_several_minutes_equal_run_day(runtime):
     days, minutes = tokens(2, 9, 120, seed=2)
-    full = runtime.run_day(days, minutes)
+    full = runtime.run_day(days, minutes, session_minutes=390)
     session = runtime.start_day(days)
     t = 0
     for size in (1, 5, 2, 30, 1, 81):  # 120 minutes in uneven pushes
@@ -56,7 +56,7 @@ def test_pushes_of_several_minutes_equal_run_day(runtime):
 
 def test_pushes_longer_than_the_profile_step_and_batch_are_split(runtime):
     days, minutes = tokens(5, 12, 40, seed=3)
-    full = runtime.run_day(days, minutes)
+    full = runtime.run_day(days, minutes, session_minutes=390)  # the stream below is a 390-minute day too
     small = dataclasses.replace(runtime.limits, batch=2, new_minutes=3)  # 5 instruments → 3 chunks; 17 → 6 steps
     saved, runtime.limits = runtime.limits, small
     try:
@@ -67,7 +67,7 @@ def test_pushes_longer_than_the_profile_step_and_batch_are_split(runtime):
         assert calls == 3 * 6
         assert_same_decisions(line, full)
         assert_same_decisions(session.push_timeline(minutes[:, 17:], start_minute=17), full)
-        assert_same_decisions(runtime.run_day(days, minutes), full, atol=1e-5)  # chunked run_day too
+        assert_same_decisions(runtime.run_day(days, minutes, session_minutes=390), full, atol=1e-5)  # chunked too
     finally:
         runtime.limits = saved
 
@@ -93,7 +93,7 @@ def test_halt_is_sticky_for_the_day_and_cleared_by_a_new_day(runtime):
 def test_cross_attention_model_streams_like_it_runs_the_day():
     rt = HRMRuntime.from_model(tiny_runtime_model(cross_attention=True))
     days, minutes = tokens(2, 7, 60, seed=5)
-    full = rt.run_day(days, minutes)
+    full = rt.run_day(days, minutes, session_minutes=390)
     session = rt.start_day(days)
     for t in range(0, 60, 4):
         assert_same_decisions(session.push_timeline(minutes[:, t:t + 4], start_minute=t), full)
@@ -145,7 +145,7 @@ def test_cuda_streaming_equals_run_day(cuda_graphs):
 def test_torch_compile_streaming_equals_run_day():
     rt = HRMRuntime.from_model(tiny_runtime_model(), compile=True)
     days, minutes = tokens(1, 16, 24, seed=31)
-    full = HRMRuntime.from_model(tiny_runtime_model()).run_day(days, minutes)
+    full = HRMRuntime.from_model(tiny_runtime_model()).run_day(days, minutes, session_minutes=390)
     session = rt.start_day(days)
     for t in range(0, 24, 6):
         assert_same_decisions(session.push_timeline(minutes[:, t:t + 6], start_minute=t), full)

@@ -115,6 +115,9 @@ def test_metrics_formulas():
     cand = torch.tensor([1.001, -2.0, 0.002, 0.001])
     e = tensor_errors(cand, ref, rel_floor=1e-2)
     assert e["max_abs"] == pytest.approx(2e-3) and e["max_rel"] == pytest.approx(0.2)  # 0.002 / floor 0.01
+    assert e["max_scaled"] == pytest.approx(2e-3 / (5.000001 / 4) ** 0.5)  # 0.002 / rms(ref)
+    scaled = tensor_errors(cand * 3, ref * 3, rel_floor=1e-2)  # a model 3x as large: 3x the error, same max_scaled
+    assert scaled["max_abs"] == pytest.approx(6e-3) and scaled["max_scaled"] == pytest.approx(e["max_scaled"])
     assert 0.999 < e["cosine"] < 1.0
     assert tensor_errors(torch.tensor([float("nan")]), torch.tensor([1.0]), 1e-2)["nonfinite"] == 1
 

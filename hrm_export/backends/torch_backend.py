@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from hrm_export.backends.base import Backend
-from hrm_export.core.specs import STATIC_STEP, module_specs
+from hrm_export.core.specs import FP32_MODULES, STATIC_STEP, module_specs
 from model_src.model import HRM, LStep, LStepStatic
 
 _DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
@@ -28,8 +28,11 @@ class TorchBackend(Backend):
         dtype, device = _DTYPES[self.precision], torch.device(self.device)
         p = next(self.model.parameters())
         # Never cast the caller's model in place: verify keeps using it as the fp32 reference.
-        same = p.dtype == dtype and p.device.type == device.type
-        m = (self.model if same else copy.deepcopy(self.model).to(device, dtype)).eval()
+        same = p.dtype == dtype == torch.float32 and p.device.type == device.type
+        m = (self.model if same else copy.deepcopy(self.model).to(device)).eval()
+        for name, part in (("h_module", m.h), ("l_module", m.l)):
+            if name not in FP32_MODULES:  # as the bf16 graphs do: what runs once a day stays fp32, weights too
+                part.to(dtype)  # the model casts between the parts (γ, β enter the L-module's FiLM in fp32)
         mods = {"h_module": m.h, "l_module": m.l, "l_step": LStep(m.l), STATIC_STEP: LStepStatic(m.l)}
         self._modules = {k: torch.compile(v, dynamic=True) if self.compile else v for k, v in mods.items()}
 

@@ -123,8 +123,9 @@ def _parity_table(rows: list[dict]) -> Table:
     backends = {r["backend"] for r in rows}
     one_backend = len(backends) == 1
     t = Table(title="Parity vs the PyTorch fp32 reference" + (f" on {backends.pop()}" if one_backend else "")
-              + ": max abs error of FiLM γ,β and the heads, worst over every point; decisions that agree"
-              " (docs/parity.md)",
+              + ": max abs error of FiLM γ,β and the heads, worst over every point; decisions that agree."
+              " bf16/INT8 logits and Q are budgeted relative to their RMS (`hrm-export verify` shows max/rms;"
+              " docs/parity.md)",
               box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1), collapse_padding=True)
     t.add_column("precision" if one_backend else "engine", no_wrap=True)
     for col in ("γ,β", "logits", "Q", "actions", "halts", "quantity", ""):

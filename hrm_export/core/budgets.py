@@ -36,6 +36,7 @@ class TensorBudget(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     max_abs: Positive | None = None
     max_rel: Positive | None = None
+    max_scaled: Positive | None = None  # max|c − r| / rms(r): scale-free, for precisions whose error grows with |r|
     min_cosine: Annotated[Number, Field(gt=0, le=1)] | None = None
     rel_floor: Positive = 1e-2
 

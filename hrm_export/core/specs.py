@@ -16,6 +16,12 @@ MODULES = ("h_module", "l_module", "l_step")
 # it have none, and every consumer that needs the three modules above keeps reading those.
 STATIC_STEP = "l_step_static"
 EXPORTED = (*MODULES, STATIC_STEP)  # what `hrm-export export` writes
+# Modules that run in fp32 whatever precision is asked for: the H-module runs once per session (≈2 ms of a
+# 25–60 ms day on a 2-core CPU, nothing per minute) and its FiLM γ, β condition every decision of the day. On the
+# default model, which reads its daily book, a bf16 or INT8 H-module moved γ by 0.7–4 % of γ's own scale against
+# ≈1.5e-6 in fp32 (docs/precision.md, "The H-module stays fp32"). Read by the bf16 and INT8 graph passes (as module
+# globs) and by the torch backend.
+FP32_MODULES = ("h_module",)
 
 # Dynamic axes. total_minutes = past_minutes + new_minutes (present_kv of l_step).
 AXES = ("batch", "days", "minutes", "new_minutes", "past_minutes", "total_minutes")

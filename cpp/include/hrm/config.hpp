@@ -21,7 +21,9 @@ struct Config {
   int64_t l_heads = 8;
   double l_mlp_ratio = 6.0;
   bool cross_attention = false;
-  std::string film_pool = "mean";  // "mean" or "mean_last" (model_src.config.FILM_POOLS)
+  // "mean" or "mean_last" (model_src.config.FILM_POOLS); a manifest without the field predates it, so "mean"
+  // (model_src.config.LEGACY_FILM_POOL), while Python writes the field into every manifest it makes.
+  std::string film_pool = "mean";
   int64_t n_actions = 3;
   double norm_eps = 1e-5;
   double dropout = 0.0;

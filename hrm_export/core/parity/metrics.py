@@ -19,7 +19,12 @@ MARGIN_BINS = (0.0, 1e-4, 1e-3, 1e-2, 1e-1, 1.0, math.inf)
 
 
 def tensor_errors(cand: Tensor, ref: Tensor, rel_floor: float, chunk: int = 1 << 22) -> dict[str, float]:
-    """max_abs = max|c − r|; max_rel = max |c − r| / max(|r|, rel_floor); cosine = ⟨c, r⟩ / (‖c‖‖r‖).
+    """max_abs = max|c − r|; max_rel = max |c − r| / max(|r|, rel_floor); max_scaled = max|c − r| / rms(r);
+    cosine = ⟨c, r⟩ / (‖c‖‖r‖).
+
+    max_scaled is the worst error in units of the reference tensor's own scale: bf16 rounding and INT8 steps grow
+    with an output's magnitude, so a model whose γ or logits are twice as large makes twice the absolute error
+    and the same max_scaled (docs/parity.md, "Scale-free budgets").
 
     Chunked, so a 1 GB present_kv costs 2 × 32 MB of float64 at a time, not 4 GB.
     """
@@ -35,10 +40,13 @@ def tensor_errors(cand: Tensor, ref: Tensor, rel_floor: float, chunk: int = 1 <<
         max_rel = max(max_rel, float((diff / ri.abs().clamp_min(rel_floor)).max()))
         dot, cc, rr = dot + float(ci @ ri), cc + float(ci @ ci), rr + float(ri @ ri)
     if nonfinite:
-        return {"max_abs": math.inf, "max_rel": math.inf, "cosine": -1.0, "nonfinite": nonfinite}
+        return {"max_abs": math.inf, "max_rel": math.inf, "max_scaled": math.inf, "cosine": -1.0,
+                "nonfinite": nonfinite}
     norms = math.sqrt(cc) * math.sqrt(rr)
     cosine = dot / norms if norms > 0 else (1.0 if cc == rr else 0.0)
-    return {"max_abs": max_abs, "max_rel": max_rel, "cosine": cosine, "nonfinite": 0}
+    rms = math.sqrt(rr / max(r.numel(), 1))
+    max_scaled = max_abs / rms if rms > 0 else (0.0 if max_abs == 0 else math.inf)
+    return {"max_abs": max_abs, "max_rel": max_rel, "max_scaled": max_scaled, "cosine": cosine, "nonfinite": 0}
 
 
 def top2_margin(logits: Tensor) -> Tensor:  # (..., A) -> (...): top-1 minus top-2 logit

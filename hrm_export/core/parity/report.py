@@ -26,6 +26,7 @@ class Row:
     shape: tuple[int, ...]
     max_abs: float
     max_rel: float
+    max_scaled: float
     cosine: float
     budget: TensorBudget | None
     failures: list[str]
@@ -44,14 +45,15 @@ def judge_tensors(result: RunResult, budgets: Budgets, precision: str) -> list[R
             fails = [f"no budget [{precision}.{result.scope}.{name}]"]
         else:
             fails = [f"{k} {err[k]:.3g} > {lim:.3g}" for k, lim in (("max_abs", budget.max_abs),
-                                                                    ("max_rel", budget.max_rel))
+                                                                    ("max_rel", budget.max_rel),
+                                                                    ("max_scaled", budget.max_scaled))
                      if lim is not None and not err[k] <= lim]
             if budget.min_cosine is not None and not err["cosine"] >= budget.min_cosine:
                 fails.append(f"cosine {err['cosine']:.9f} < {budget.min_cosine}")
         if err["nonfinite"]:
             fails.append(f"{err['nonfinite']} non-finite values")
         rows.append(Row(result.scope, result.label, name, tuple(ref.shape), err["max_abs"], err["max_rel"],
-                        err["cosine"], budget, fails))
+                        err["max_scaled"], err["cosine"], budget, fails))
     return rows
 
 
@@ -103,9 +105,11 @@ class Report:
             b = rows[0].budget
             out.append({"scope": scope, "output": output, "cases": len(rows), "max_abs": worst.max_abs,
                         "worst_case": worst.case, "max_rel": max(r.max_rel for r in rows),
+                        "max_scaled": max(r.max_scaled for r in rows),
                         "min_cosine": min(r.cosine for r in rows), "passed": all(r.passed for r in rows),
                         "budget": None if b is None else {"max_abs": b.max_abs, "max_rel": b.max_rel,
-                                                          "min_cosine": b.min_cosine, "rel_floor": b.rel_floor}})
+                                                          "max_scaled": b.max_scaled, "min_cosine": b.min_cosine,
+                                                          "rel_floor": b.rel_floor}})
         return out
 
     def to_dict(self) -> dict:
@@ -114,7 +118,8 @@ class Report:
             "decision": {**self.decision,
                          "budget": self.decision_budget.model_dump() if self.decision_budget else None},
             "rows": [{"scope": r.scope, "case": r.case, "output": r.output, "shape": list(r.shape),
-                      "max_abs": _num(r.max_abs), "max_rel": _num(r.max_rel), "cosine": r.cosine,
+                      "max_abs": _num(r.max_abs), "max_rel": _num(r.max_rel), "max_scaled": _num(r.max_scaled),
+                      "cosine": r.cosine,
                       "passed": r.passed, "failures": r.failures} for r in self.rows],
         }
 
@@ -126,13 +131,14 @@ class Report:
         head = Text.assemble(("parity ", "bold"), f"{m.get('backend', '?')}/{m.get('precision', '?')} vs "
                              f"{m.get('reference', 'torch/fp32')} — " + " · ".join(facts))
         t = Table(title="Per output, worst case over all profile points")
-        for col in ("scope", "output", "cases", "max abs", "budget", "max rel", "budget", "min cosine", "worst case",
-                    ""):
+        for col in ("scope", "output", "cases", "max abs", "budget", "max rel", "budget", "max/rms", "budget",
+                    "min cosine", "worst case", ""):
             t.add_column(col, justify="left" if col in ("scope", "output", "worst case") else "right")
         for s in self.summary():
             b = s["budget"] or {}
             t.add_row(s["scope"], s["output"], str(s["cases"]), f"{s['max_abs']:.2e}", _lim(b.get("max_abs")),
-                      f"{s['max_rel']:.2e}", _lim(b.get("max_rel")), f"{s['min_cosine']:.9f}", s["worst_case"],
+                      f"{s['max_rel']:.2e}", _lim(b.get("max_rel")), f"{s['max_scaled']:.2e}",
+                      _lim(b.get("max_scaled")), f"{s['min_cosine']:.9f}", s["worst_case"],
                       "[green]ok[/]" if s["passed"] else "[red]FAIL[/]")
         parts = [head, t]
         d, b = self.decision, self.decision_budget
