@@ -149,7 +149,7 @@ def _convert(src: str, dst: str) -> None:
     """Convert a *trusted* torch state_dict pickle to a safetensors checkpoint (weights_only=True)."""
     state = torch.load(src, map_location="cpu", weights_only=True)
     state = state.get("model", state)
-    cfg = HRMConfig.from_dict(state.pop("hrm_config")) if "hrm_config" in state else HRMConfig()
+    cfg = HRMConfig.from_dict(state.pop("hrm_config", {}))  # none stored: the default sizes of a pickle's time
     model = HRM(cfg)
     model.load_state_dict(state)
     save_checkpoint(model, dst)

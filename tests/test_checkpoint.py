@@ -6,8 +6,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from model_src import HRM, tiny_config
-from model_src.checkpoint import load_checkpoint, save_checkpoint
+from model_src import HRM, HRMConfig, tiny_config
+from model_src.checkpoint import _convert, load_checkpoint, read_config, save_checkpoint
 from model_src.errors import CheckpointError
 
 
@@ -76,6 +76,13 @@ def test_config_from_sidecar(tmp_path):
     save_file({k: v.contiguous() for k, v in m.state_dict().items()}, str(path))
     (tmp_path / "config.json").write_text(m.cfg.to_json())
     assert load_checkpoint(path).cfg == m.cfg
+
+
+def test_converting_a_pickle_without_a_config_reads_it_as_written_before_film_pool(tmp_path):
+    """A trusted state-dict pickle carries no config: it gets the default sizes of its time, film_pool "mean"."""
+    torch.save(HRM(HRMConfig(film_pool="mean")).state_dict(), tmp_path / "old.pt")
+    _convert(str(tmp_path / "old.pt"), str(tmp_path / "old.safetensors"))
+    assert read_config(tmp_path / "old.safetensors") == HRMConfig(film_pool="mean")
 
 
 def test_header_length_that_looks_like_a_pickle_opcode_still_loads(tmp_path, tiny_model):
