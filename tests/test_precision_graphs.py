@@ -82,7 +82,7 @@ def test_bf16_graph_types_islands_and_io(graphs):
         bf16, facts = to_bf16(fp32)
         onnx.checker.check_model(bf16, full_check=True)
         assert all(i.type.tensor_type.elem_type == FLOAT for i in (*bf16.graph.input, *bf16.graph.output)), name
-        if name == "h_module":  # runs once a day: an fp32 island as a whole (scopes.ONCE_PER_SESSION)
+        if name == "h_module":  # runs once a day: an fp32 island as a whole (core.specs.FP32_MODULES)
             assert bf16_fraction(bf16) == 0 and facts["bf16_nodes"] == 0 and facts["casts_inserted"] == 0
             continue
         assert bf16_fraction(bf16) > 0.5, name  # the block weights dominate and are stored bf16

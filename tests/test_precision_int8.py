@@ -72,7 +72,7 @@ def test_every_int8_graph_has_only_zero_points_of_zero(bundle):
     assert len(int8) == 7  # int8 (Q/DQ): h, l, l_step; int8-cpu: those and l_step_static
     for a in int8:
         g = onnx.load(str(m.artifact_path(a)))
-        if a.module == "h_module":  # runs once a day: kept fp32 in every precision (scopes.ONCE_PER_SESSION)
+        if a.module == "h_module":  # runs once a day: kept fp32 in every precision (core.specs.FP32_MODULES)
             assert not {n.op_type for n in g.graph.node} & {"QuantizeLinear", "DynamicQuantizeLinear"}, a.path
         elif a.precision == "int8":
             assert not nonzero_zero_points(g), a.path

@@ -12,7 +12,7 @@ same way. The pass colours nodes, then inserts Casts where colours meet:
 * elementwise ops (bias Add, Gelu, scale Mul) are bf16 only if every non-constant float input is bf16, so the
   residual stream (x + attn(...)) and the FiLM `x·(1+γ)+β` stay fp32;
 * islands never turn bf16: norms (statistics in fp32, as the PyTorch reference does), the trading and ACT heads,
-  the H-module with its FiLM generator (scopes.ONCE_PER_SESSION), plus any module matching a --keep-fp32 glob.
+  the H-module with its FiLM generator (core.specs.FP32_MODULES), plus any module matching a --keep-fp32 glob.
   Graph inputs and outputs stay fp32.
 """
 
@@ -20,12 +20,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from hrm_export.core.specs import FP32_MODULES
 from hrm_export.precision.graph import cast_node, constants, drop_unused_initializers, tensor_types, topo_sort
-from hrm_export.precision.scopes import ONCE_PER_SESSION, graph_module, matches, node_modules, weight_matmuls
+from hrm_export.precision.scopes import graph_module, matches, node_modules, weight_matmuls
 
 # Modules kept in fp32 in every bf16 graph (globs over HRM-level module names; see scopes.py): norms, the heads,
 # and the whole H-module with its FiLM generator.
-DEFAULT_ISLANDS = ("*.norm*", "*.heads", *ONCE_PER_SESSION)
+DEFAULT_ISLANDS = ("*.norm*", "*.heads", *FP32_MODULES)  # a module name covers its children (scopes.matches)
 FOLLOW_ANY = {"MatMul", "Gemm", "Attention", "Reshape", "Transpose", "Split", "Concat", "Slice", "Squeeze",
               "Unsqueeze", "Identity", "Flatten", "Expand"}
 FOLLOW_ALL = {"Add", "Sub", "Mul", "Div", "Gelu", "Erf", "Tanh", "Sigmoid", "Relu", "Neg"}

@@ -20,13 +20,14 @@ from pathlib import Path
 import numpy as np
 
 from hrm_export.core.errors import UserError, require
+from hrm_export.core.specs import FP32_MODULES
 from hrm_export.precision import DEFAULT_METHOD, METHODS
-from hrm_export.precision.scopes import ONCE_PER_SESSION, matches, weight_matmuls
+from hrm_export.precision.scopes import matches, weight_matmuls
 from model_src.atomic import atomic_output
 
 ORT_INSTALL = "pip install 'hrm-export[ort]'"
 # Kept in fp32 by default in every INT8 graph: the decision heads (3- and 2-wide outputs: an INT8 rounding step
-# there is a direct logit error), the whole H-module with its FiLM generator (scopes.ONCE_PER_SESSION: it runs once
+# there is a direct logit error), the whole H-module with its FiLM generator (core.specs.FP32_MODULES: it runs once
 # a day and its γ/β scale every L activation), and the input embeddings: their inputs are raw market features of
 # very different scales (returns ~1e-3 beside volume z-scores ~1), so one per-tensor INT8 scale rounds the small
 # ones away. Measured on an earlier default model (docs/precision.md): embeddings in INT8 gave FiLM γ max error
@@ -35,7 +36,7 @@ ORT_INSTALL = "pip install 'hrm-export[ort]'"
 # its daily book, named it alone (its 3264-wide GELU input has outliers a calibrated per-tensor scale clips, and
 # what it adds to the residual stream passes through every later FiLM); in INT8 it made the composed logits
 # 0.139 off, in fp32 0.090 — 1/20 of the L-module's Linear layers, 7.5 % of its FLOPs.
-DEFAULT_KEEP = ("*.heads", *ONCE_PER_SESSION, "*.embed", "l_module.blocks.0.mlp.proj")
+DEFAULT_KEEP = ("*.heads", *FP32_MODULES, "*.embed", "l_module.blocks.0.mlp.proj")
 PERCENTILE = 99.999
 
 

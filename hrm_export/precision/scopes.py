@@ -10,11 +10,6 @@ import fnmatch
 from collections.abc import Iterable
 
 from hrm_export.core.node_names import graph_node_origins
-from hrm_export.core.specs import FP32_MODULES
-
-# Kept in fp32 by every reduced precision (bf16 islands, INT8 keeps), whatever --keep-fp32 adds: the modules that
-# run once per session (hrm_export.core.specs.FP32_MODULES says why), as globs over module names.
-ONCE_PER_SESSION = tuple(f"{m}.*" for m in FP32_MODULES)
 
 
 def node_modules(graph, module: str) -> dict[str, str]:
